@@ -1,0 +1,1 @@
+"""Data: annotation readers, vocabularies, the feature store, the synthetic benchmark."""

@@ -1,0 +1,1 @@
+"""The VideoQA model: encoders, the two augmented memories, attention, heads, trace."""
