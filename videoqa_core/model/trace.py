@@ -20,12 +20,13 @@ import torch
 
 @dataclass
 class Trace:
-    # --- text-augmented visual memory (Eq. 1-10), one step per frame ---
-    visual_read: torch.Tensor          # beta_t       (R, N, S_v)  read weights, rows sum to 1
-    visual_write_app: torch.Tensor     # alpha^a_t    (R, N, S_v)  appearance write weights
-    visual_write_mot: torch.Tensor     # alpha^m_t    (R, N, S_v)  motion write weights
-    visual_gates: torch.Tensor         # mu_t         (R, N, 3)    retain / write-app / write-mot
-    visual_memory_norm: torch.Tensor   # ||M_t[i]||   (R, N, S_v)  slot norms after step t
+    # --- text-augmented visual memory (Eq. 1-10), one step per frame; None for the
+    #     video-free baselines ---
+    visual_read: Optional[torch.Tensor]          # beta_t       (R, N, S_v)  read weights, rows sum to 1
+    visual_write_app: Optional[torch.Tensor]     # alpha^a_t    (R, N, S_v)  appearance write weights
+    visual_write_mot: Optional[torch.Tensor]     # alpha^m_t    (R, N, S_v)  motion write weights
+    visual_gates: Optional[torch.Tensor]         # mu_t         (R, N, 3)    retain / write-app / write-mot
+    visual_memory_norm: Optional[torch.Tensor]   # ||M_t[i]||   (R, N, S_v)  slot norms after step t
     # --- video-augmented textual memory (Eq. 11-16), one step per word ---
     text_read: torch.Tensor            # beta^q_t     (R, T, S_t)
     text_write: torch.Tensor           # alpha_t      (R, T, S_t)
