@@ -88,6 +88,7 @@ class DataConfig:
     task: str = "count"                 # TGIF-QA: count|action|transition|frameqa; MSVD/MSRVTT: open
     annotations: str = ""               # folder with the dataset's annotation files
     features: str = ""                  # HDF5 feature store
+    videos: str = ""                    # optional folder of the video files (the dashboard shows frames)
     val_fraction: float = 0.1           # carved from train where the dataset has no val split
     split_seed: int = 0
     answer_top_k: Optional[int] = None  # None: the dataset's convention (1000 MSVD/MSRVTT, all for FrameQA)

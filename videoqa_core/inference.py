@@ -10,7 +10,8 @@ predictor therefore folds weight normalisation into plain weights once at load t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -25,6 +26,8 @@ from .errors import UserError
 from .model.layers import fold_weight_norm
 from .model.trace import Trace
 from .tasks import count_prediction, kind_of
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -117,6 +120,47 @@ class Predictor:
                                token_rows, trace, unknown, predicted_row=int(order[0]))
         return Explanation("open", self.answers[int(order[0])], probs, [(self.answers[i], float(probs[i])) for i in order],
                            token_rows, trace, unknown)
+
+    # -- the checkpoint's own data ---------------------------------------------------------
+    def data_path(self, value: str) -> Path | None:
+        """A data path stored in the config: as given, else relative to the project root
+        (the demo's checkpoints store repo-relative paths so that a clone works anywhere)."""
+        if not value:
+            return None
+        p = Path(value)
+        for cand in (p, PROJECT_ROOT / p):
+            if cand.exists():
+                return cand
+        return None
+
+    def records(self, split: str) -> list[QARecord]:
+        """The questions of one split of the dataset this checkpoint was trained on."""
+        from .data.pipeline import load_splits
+        ann = self.data_path(self.config.data.annotations)
+        if ann is None:
+            raise UserError(f"annotations '{self.config.data.annotations}' of checkpoint {self.path} are not on this machine")
+        data = replace(self.config.data, annotations=str(ann), max_questions=None)
+        return load_splits(data).get(split, [])
+
+    def feature_store(self):
+        from .data.features import FeatureStore
+        from .data.pipeline import check_dims
+        path = self.data_path(self.config.data.features)
+        if path is None:
+            raise UserError(f"feature store '{self.config.data.features}' of checkpoint {self.path} is not on this machine: "
+                            f"extract it or point the dashboard at it")
+        store = FeatureStore(path)
+        check_dims(store, self.config.model)
+        return store
+
+    def video_path(self, video_id: str) -> Path | None:
+        """The video file of ``video_id`` in the config's data.videos folder, if present."""
+        folder = self.data_path(self.config.data.videos)
+        if folder is None:
+            return None
+        for f in sorted(folder.glob(f"{video_id}.*")):
+            return f
+        return None
 
     def explain_record(self, record: QARecord, store) -> Explanation:
         app, mot = store.get(record.video_id)
