@@ -1,0 +1,185 @@
+"""Training end to end on tiny data in the real formats: the CLI, checkpoints, resume
+bit-exactness, DDP equivalence, evaluation files, and the errors a user can make."""
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from helpers import make_msvd_dataset, make_tgif_dataset, overrides, tiny_train_config
+from videoqa_core.__main__ import main as cli
+from videoqa_core.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_cli(ann, store, out, task="count", dataset="tgif-qa", extra=(), **train):
+    cfg = tiny_train_config(dataset, task, ann, store, **train)
+    args = ["train", "--dataset", dataset, "--task", task, "--annotations", str(ann), "--features", str(store),
+            "--out", str(out), *overrides(cfg), *extra]
+    return cli(args)
+
+
+@pytest.mark.parametrize("task", ["count", "action", "frameqa"])
+def test_train_and_evaluate_tgif(tmp_path, task, capsys):
+    ann, store = make_tgif_dataset(tmp_path, task)
+    run = tmp_path / "run"
+    assert train_cli(ann, store, run, task) == 0
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2]
+    assert {"train_loss", "train_samples_per_s", "lr"} <= set(lines[0])
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["data"]["task"] == task and saved["model"]["hidden"] == 16
+    ckpt = load_checkpoint(run / "best.pt")
+    assert ckpt["config"] == saved and "optimizer" not in ckpt
+    assert "optimizer" in load_checkpoint(run / "last.pt")
+    assert cli(["evaluate", "--checkpoint", str(run), "--split", "test"]) == 0
+    df = pd.read_parquet(run / "predictions_test.parquet")
+    assert len(df) == 6
+    need = {"qid", "video_id", "question", "task", "qtype", "answer", "prediction", "correct", "confidence"}
+    assert need <= set(df.columns)
+    metrics = json.loads((run / "metrics_test.json").read_text())
+    if task == "count":
+        assert {"mse_rounded", "mse_raw", "exact_acc"} <= set(metrics["overall"])
+        assert df["prediction"].astype(int).between(1, 10).all()
+    elif task == "action":
+        assert len(df["candidate_scores"][0]) == 5
+        assert metrics["overall"]["accuracy"] == pytest.approx(df["correct"].mean())
+    else:
+        assert "answer_coverage" in metrics["overall"]
+    out = capsys.readouterr().out
+    assert "question type" in out
+
+
+def test_train_msvd_and_msrvtt_formats(tmp_path):
+    for prefix, dataset in (("vid", "msvd-qa"), ("video", "msrvtt-qa")):
+        ann, store = make_msvd_dataset(tmp_path / dataset, prefix=prefix)
+        run = tmp_path / dataset / "run"
+        assert train_cli(ann, store, run, "open", dataset) == 0
+        assert cli(["evaluate", "--checkpoint", str(run / "best.pt"), "--split", "test",
+                    "--out", str(run / "pred.csv")]) == 0
+        df = pd.read_csv(run / "pred.csv")
+        assert set(df["qtype"]) == {"what", "who"}
+        m = json.loads((run / "metrics_test.json").read_text())
+        assert set(m["by_qtype"]) == {"what", "who"}
+
+
+def test_learns_something(tmp_path):
+    """On data whose answer is in the features the full model beats chance clearly."""
+    ann, store = make_tgif_dataset(tmp_path, "frameqa", videos=80)
+    run = tmp_path / "run"
+    assert train_cli(ann, store, run, "frameqa", epochs=12, lr=1e-2) == 0
+    cli(["evaluate", "--checkpoint", str(run), "--split", "train"])
+    df = pd.read_parquet(run / "predictions_train.parquet")
+    assert df["correct"].mean() > 0.6      # 7 colours: chance ~0.14
+
+
+def test_resume_is_bit_exact(tmp_path):
+    ann, store = make_tgif_dataset(tmp_path, "action")
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert train_cli(ann, store, full, "action", epochs=3) == 0
+    assert train_cli(ann, store, part, "action", epochs=1) == 0       # "crash" after epoch 1
+    assert cli(["train", "--resume", str(part), "train.epochs=3"]) == 0
+    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(part / "last.pt")
+    assert a["epoch"] == b["epoch"] == 3
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert len((part / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_refuses_to_overwrite_a_run(tmp_path, capsys):
+    ann, store = make_tgif_dataset(tmp_path, "count")
+    assert train_cli(ann, store, tmp_path / "r", epochs=1) == 0
+    before = (tmp_path / "r" / "last.pt").read_bytes()
+    assert train_cli(ann, store, tmp_path / "r", epochs=1) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (tmp_path / "r" / "last.pt").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_match_one(tmp_path):
+    """torchrun with 2 gloo processes, global batch 4 (2 per rank) == 1 process, batch 4."""
+    ann, store = make_tgif_dataset(tmp_path, "count", videos=16)
+    one, two = tmp_path / "one", tmp_path / "two"
+    cfg = tiny_train_config("tgif-qa", "count", ann, store, epochs=2)
+    base = ["--dataset", "tgif-qa", "--task", "count", "--annotations", str(ann), "--features", str(store), *overrides(cfg)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "videoqa_core", "train", *base, "--out", str(one)], check=True, env=env, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                    "-m", "videoqa_core", "train", *base, "--out", str(two)], check=True, env=env, cwd=ROOT,
+                   capture_output=True)
+    a, b = load_checkpoint(one / "last.pt"), load_checkpoint(two / "last.pt")
+    # Reduction order differs between 1 and 2 processes (float sums); Adam magnifies that
+    # where a gradient is ~0 (key biases). A different data order moves weights by ~lr*steps
+    # = 1e-2, two orders of magnitude above this tolerance.
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], atol=5e-4), k
+    la = [json.loads(x) for x in (one / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
+    assert la[-1]["val_n"] == lb[-1]["val_n"]                     # every val question counted once
+    assert la[-1]["val_mse_rounded"] == pytest.approx(lb[-1]["val_mse_rounded"], abs=1e-6)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > " + os.environ.get("EVIL_MARK", "/dev/null"),))
+
+
+def test_code_carrying_checkpoint_is_refused(tmp_path, capsys, monkeypatch):
+    mark = tmp_path / "ran"
+    monkeypatch.setenv("EVIL_MARK", str(mark))
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": "videoqa_core/1", "config": {}, "model": {}, "vocab": [], "x": _Evil()}, bad)
+    code = cli(["evaluate", "--checkpoint", str(bad), "--split", "test"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not mark.exists()
+    assert err.startswith("error:") and "refused" in err and len(err.splitlines()) == 1
+    # same through a real subprocess: one line, non-zero, nothing ran
+    p = subprocess.run([sys.executable, "-m", "videoqa_core", "evaluate", "--checkpoint", str(bad)],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "EVIL_MARK": str(mark)})
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and not mark.exists()
+    # a plain pickle file (not torch zip) is refused the same way
+    plain = tmp_path / "plain.pt"
+    plain.write_bytes(pickle.dumps(_Evil()))
+    assert cli(["evaluate", "--checkpoint", str(plain)]) == 2 and not mark.exists()
+
+
+def test_bad_inputs_give_one_line(tmp_path, capsys):
+    ann, store = make_tgif_dataset(tmp_path, "count", da=6)
+    other = make_tgif_dataset(tmp_path / "o", "count", da=9)[1]
+    run = tmp_path / "run"
+    assert train_cli(ann, store, run, epochs=1) == 0
+    capsys.readouterr()
+    cases = [
+        (["evaluate", "--checkpoint", str(run), "--features", str(other)], "dims"),
+        (["evaluate", "--checkpoint", str(tmp_path / "nope.pt")], "does not exist"),
+        (["train", "--dataset", "tgif-qa", "--task", "count", "--annotations", str(ann), "--features", str(store),
+          "--out", str(tmp_path / "x"), "model.hiddn=3"], "no such field"),
+        (["train", "--dataset", "tgif-qa", "--task", "count", "--annotations", str(ann), "--features", str(store),
+          "--out", str(tmp_path / "x"), "model.hidden=abc"], "expected a value of type int"),
+        (["train", "--dataset", "tgif-qa", "--task", "count", "--annotations", str(ann), "--features", str(store),
+          "--out", str(tmp_path / "x"), "model.variant=Bogus"], "Attvt-all"),
+        (["train", "--dataset", "imdb", "--task", "count", "--annotations", str(ann), "--features", str(store),
+          "--out", str(tmp_path / "x")], "tgif-qa"),
+        (["train", "--dataset", "tgif-qa", "--task", "count", "--annotations", str(ann), "--features",
+          str(tmp_path / "missing.h5"), "--out", str(tmp_path / "x")], "missing.h5"),
+    ]
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes((run / "best.pt").read_bytes()[:500])
+    cases.append((["evaluate", "--checkpoint", str(trunc)], "truncated"))
+    # a store that lacks videos the annotations use
+    from videoqa_core.data.features import FeatureStore, write_store
+    fs = FeatureStore(store)
+    partial = write_store(tmp_path / "partial.h5", [(v, *fs.get(v)) for v in fs.ids()[:3]])
+    cases.append((["train", "--dataset", "tgif-qa", "--task", "count", "--annotations", str(ann), "--features",
+                   str(partial), "--out", str(tmp_path / "y")], "not in feature store"))
+    for args, needle in cases:
+        assert cli(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error:") and needle in err, (args, err)
+    assert not (tmp_path / "x" / "last.pt").exists()
