@@ -10,7 +10,9 @@ Layout of one ``.h5`` file::
 
 A video is in the store only when both of its datasets are. Files are written whole to a
 temporary name and renamed (:func:`write_store`), so a reader never sees a half-written
-store.
+store. Long jobs (``extract``) write through :class:`ResumableStoreWriter`: finished videos
+go to small shard files and are merged into the store by the same write-then-rename, so
+the job can be killed at any moment and resumed.
 
 Reading is lazy: :class:`FeatureStore` opens the file on first access *in each process*
 (h5py handles must not cross ``fork``), once per DataLoader worker, never per item.
@@ -18,6 +20,7 @@ Reading is lazy: :class:`FeatureStore` opens the file on first access *in each p
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -97,6 +100,10 @@ def _plain(value):
     return value
 
 
+def _same(a, b) -> bool:
+    return np.asarray(_plain(a)).tolist() == np.asarray(_plain(b)).tolist()
+
+
 def write_store(path: str | os.PathLike,
                 videos: Iterable[tuple[str, np.ndarray, np.ndarray]],
                 attrs: Mapping[str, object] | None = None,
@@ -133,3 +140,140 @@ def write_store(path: str | os.PathLike,
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+# Attributes that must agree between a store and a run that adds to it: features from
+# two extractors (or two weight files, or two frame counts) must never share a store.
+COMPATIBILITY_KEYS = ("appearance", "motion", "num_frames", "appearance_dim", "motion_dim",
+                      "appearance_weights", "motion_weights", "frame_size")
+
+
+class ResumableStoreWriter:
+    """Kill-safe, resumable writing of a feature store at ``path``.
+
+    Files on disk (``FILE`` = ``path``)::
+
+        FILE                       the store: always a complete HDF5 file (os.replace)
+        FILE.partial/shard-*.h5    completed videos not yet merged into FILE, each shard
+                                   written whole under a temporary name, then renamed
+
+    Why it survives a kill at any moment: nothing is ever modified in place. Every file
+    a reader can see (FILE, a shard) appears by an atomic rename of a finished temporary
+    file; a kill leaves at worst a ``*.tmp`` file, which the next run deletes. FILE is
+    created (empty, with the run's attributes) before the first video, so after a kill
+    it always opens and holds only whole videos.
+
+    Videos reach FILE by merging: the shards and FILE are copied into a new FILE, which
+    replaces the old one, and only then are the merged shards deleted (a kill in between
+    leaves a video in both; ids are de-duplicated, FILE wins). Merging happens whenever
+    the shards hold as many videos as FILE (so FILE keeps at least half of the finished
+    videos and the total copying stays within ~2x the final size) and at
+    :meth:`finalize`. A rerun reads ids from FILE and the shards, skips them, and merges
+    the leftovers at its end.
+
+    A store or shard made with different :data:`COMPATIBILITY_KEYS` attributes raises
+    :class:`UserError` instead of mixing features.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, attrs: Mapping[str, object],
+                 dtype: str = "float16", flush_every: int = 32, flush_seconds: float = 60.0):
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.attrs = dict(attrs)
+        self.dtype = dtype
+        self.flush_every = max(1, int(flush_every))
+        self.flush_seconds = float(flush_seconds)
+        self._pending: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self._last_flush = time.monotonic()
+        self._clean_temporaries()
+
+        self._store_ids: set[str] = set()
+        if self.path.exists():
+            self._store_ids = self._read_ids(self.path)
+        self._shards: dict[Path, set[str]] = {s: self._read_ids(s) for s in self._shard_files()}
+        if not self.path.exists():
+            write_store(self.path, [], self.attrs, dtype=self.dtype)
+
+    # -- what is already done
+    def done_ids(self) -> set[str]:
+        return set(self._store_ids).union(*self._shards.values(), (v for v, _, _ in self._pending))
+
+    # -- writing
+    def add(self, video_id: str, appearance: np.ndarray, motion: np.ndarray) -> None:
+        self._pending.append((video_id, np.asarray(appearance), np.asarray(motion)))
+        if len(self._pending) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending videos as one shard; merge into the store when shards have grown."""
+        self._last_flush = time.monotonic()
+        if self._pending:
+            self.partial.mkdir(parents=True, exist_ok=True)
+            number = 1 + max((int(s.stem.split("-")[1]) for s in self._shards), default=-1)
+            shard = self.partial / f"shard-{number:06d}.h5"
+            write_store(shard, self._pending, self.attrs, dtype=self.dtype)
+            self._shards[shard] = {v for v, _, _ in self._pending}
+            self._pending = []
+        in_shards = sum(len(ids) for ids in self._shards.values())
+        if in_shards and in_shards >= len(self._store_ids):
+            self._merge()
+
+    def finalize(self) -> Path:
+        """Flush, merge everything into the store, remove the shard folder."""
+        self.flush()
+        if self._shards:
+            self._merge()
+        if self.partial.is_dir() and not any(self.partial.iterdir()):
+            self.partial.rmdir()
+        return self.path
+
+    # -- internals
+    def _merge(self) -> None:
+        from contextlib import ExitStack
+
+        sources = [self.path] + sorted(self._shards)
+        with ExitStack() as stack:
+            handles = [stack.enter_context(h5py.File(s, "r")) for s in sources]
+
+            def items():
+                seen: set[str] = set()
+                for f in handles:
+                    for vid in sorted(set(f["appearance"].keys()) & set(f["motion"].keys())):
+                        if vid not in seen:
+                            seen.add(vid)
+                            yield vid, f["appearance"][vid][()], f["motion"][vid][()]
+
+            write_store(self.path, items(), self.attrs, dtype=self.dtype)
+        merged = self._store_ids.union(*self._shards.values())
+        for shard in list(self._shards):
+            shard.unlink()  # only after the new store is in place
+            del self._shards[shard]
+        self._store_ids = merged
+
+    def _shard_files(self) -> list[Path]:
+        return sorted(self.partial.glob("shard-*.h5")) if self.partial.is_dir() else []
+
+    def _clean_temporaries(self) -> None:
+        # write_store's temporaries are "<name>.<pid>.tmp"; a kill can leave them behind.
+        for tmp in self.path.parent.glob(self.path.name + ".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        if self.partial.is_dir():
+            for tmp in self.partial.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    def _read_ids(self, path: Path) -> set[str]:
+        try:
+            with h5py.File(path, "r") as f:
+                if "appearance" not in f or "motion" not in f:
+                    raise UserError(f"{path} is not a feature store (no /appearance and /motion groups): "
+                                    "pass another --out or move the file away")
+                old = {k: _plain(v) for k, v in f.attrs.items()}
+                ids = set(f["appearance"].keys()) & set(f["motion"].keys())
+        except OSError as exc:
+            raise UserError(f"cannot open {path} ({exc.__class__.__name__}): it is damaged or not HDF5; "
+                            "move it away and run again") from exc
+        for key in COMPATIBILITY_KEYS:
+            if key in old and key in self.attrs and not _same(old[key], self.attrs[key]):
+                raise UserError(f"{path} holds features with {key}={old[key]!r}, this run makes "
+                                f"{key}={self.attrs[key]!r}: use the same options or another --out")
+        return ids
