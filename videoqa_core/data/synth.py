@@ -75,6 +75,7 @@ EDGE_DIRECTION = {"top": (0, -1), "left": (-1, 0), "right": (1, 0), "bottom": (0
 
 # Repeatable events (count / action / transition answers); enter and leave happen at
 # most once per object, at the very start / end of the video.
+DIFFICULTIES = ("hard", "easy")
 EVENTS = ("jump", "spin", "grow", "shrink", "flash", "shake", "blink")
 ENTER, LEAVE = "enter", "leave"
 THIRD_PERSON = {"jump": "jumps", "spin": "spins", "grow": "grows", "shrink": "shrinks",
@@ -392,7 +393,7 @@ def _candidates(rng: random.Random, bal: _Balancer, answer: str, must: list[str]
     return wrong[:pos] + [answer] + wrong[pos:], pos
 
 
-def _plan_video(rng: random.Random, bal: _Balancer, frames: int) -> _Plan:
+def _plan_video(rng: random.Random, bal: _Balancer, frames: int, difficulty: str = "hard") -> _Plan:
     limit = _max_events(frames)
     n = bal.pick(rng, (2, 3, 4), lambda v: (("frameqa", "number", v),))
 
@@ -419,7 +420,7 @@ def _plan_video(rng: random.Random, bal: _Balancer, frames: int) -> _Plan:
     plan = _Plan(shapes, colors, slots, flash, [[] for _ in range(n)], location=o_loc)
     mark = bal.mark()
     for _ in range(100):
-        if _plan_roles(rng, bal, plan, limit):
+        if _plan_roles(rng, bal, plan, limit, difficulty):
             return plan
         # e.g. k = 1 and the transition object does the counted event once too
         bal.rollback(mark)
@@ -427,8 +428,13 @@ def _plan_video(rng: random.Random, bal: _Balancer, frames: int) -> _Plan:
     raise AssertionError("no consistent plan in 100 draws")
 
 
-def _plan_roles(rng: random.Random, bal: _Balancer, plan: _Plan, limit: int) -> bool:
-    """Draw the Count / Action / Transition answers and the event lists; False if they clash."""
+def _plan_roles(rng: random.Random, bal: _Balancer, plan: _Plan, limit: int, difficulty: str = "hard") -> bool:
+    """Draw the Count / Action / Transition answers and the event lists; False if they clash.
+
+    ``difficulty='easy'`` leaves out the binding distractors: no other object does the
+    counted event at all, and no other object does a wrong action candidate the asked
+    number of times. Counting and telling events apart over time are still needed; what
+    goes is the need to bind the event to the named object's colour."""
     n = len(plan.shapes)
     # Roles. With two objects the action object also carries the transition.
     order = rng.sample(range(n), n)
@@ -440,17 +446,19 @@ def _plan_roles(rng: random.Random, bal: _Balancer, plan: _Plan, limit: int) -> 
     plan.count = {"obj": o_cnt, "kind": kind_c, "k": k}
     plan.seqs[o_cnt] = [kind_c] * k
 
+    # easy: the other roles never use the counted event, so only the counted object does it
+    events = [e for e in EVENTS if difficulty != "easy" or e != kind_c]
     times = rng.choice(ACTION_TIMES)
-    kind_a = bal.pick(rng, EVENTS, lambda e: (("action", plan.name(o_act), times, e), ("action", e)))
-    cands_a, pos_a = _candidates(rng, bal, kind_a, [], list(EVENTS), "action")
+    kind_a = bal.pick(rng, events, lambda e: (("action", plan.name(o_act), times, e), ("action", e)))
+    cands_a, pos_a = _candidates(rng, bal, kind_a, [], list(events), "action")
     plan.action = {"obj": o_act, "kind": kind_a, "times": times, "candidates": cands_a, "index": pos_a}
 
     direction = rng.choice(("after", "before"))
-    anchors = list(EVENTS) + [ENTER if direction == "after" else LEAVE]
+    anchors = list(events) + [ENTER if direction == "after" else LEAVE]
     if o_tr == o_act:
         anchors.remove(kind_a)  # the anchor must happen once; kind_a happens `times` >= 2 times
     anchor = bal.pick(rng, anchors, lambda a: (("transition", "anchor", direction, a),))
-    pool = [e for e in EVENTS if e != anchor]
+    pool = [e for e in events if e != anchor]
     answer = bal.pick(rng, pool, lambda b: (("transition", plan.name(o_tr), direction, anchor, b),
                                             ("transition", direction, anchor, b), ("transition", b)))
     other = rng.choice([e for e in pool if e != answer])
@@ -473,23 +481,28 @@ def _plan_roles(rng: random.Random, bal: _Balancer, plan: _Plan, limit: int) -> 
     if not _plan_ok(plan, limit):
         return False
 
-    # Distractors: another object does the counted event a different number of times,
-    # and another object does a wrong action candidate exactly `times` times.
-    others = [i for i in order if i != o_cnt]
-    m = rng.choice([v for v in COUNT_RANGE if v != k])
-    for i in others:
-        have = plan.seqs[i].count(kind_c)
-        if m > have and _try_add(rng, plan, i, kind_c, m - have, limit):
-            break
-    w = rng.choice([c for c in cands_a if c != kind_a])
-    for i in [i for i in order if i != o_act]:
-        have = plan.seqs[i].count(w)
-        if have < times and _try_add(rng, plan, i, w, times - have, limit):
-            break
+    if difficulty == "easy":
+        if any(kind_c in plan.seqs[i] for i in range(n) if i != o_cnt):
+            return False
+    else:
+        # Distractors: another object does the counted event a different number of times,
+        # and another object does a wrong action candidate exactly `times` times.
+        others = [i for i in order if i != o_cnt]
+        m = rng.choice([v for v in COUNT_RANGE if v != k])
+        for i in others:
+            have = plan.seqs[i].count(kind_c)
+            if m > have and _try_add(rng, plan, i, kind_c, m - have, limit):
+                break
+        w = rng.choice([c for c in cands_a if c != kind_a])
+        for i in [i for i in order if i != o_act]:
+            have = plan.seqs[i].count(w)
+            if have < times and _try_add(rng, plan, i, w, times - have, limit):
+                break
     # Fillers, then enter / leave, wherever they keep every answer.
+    fillers = [e for e in EVENTS if difficulty != "easy" or e != kind_c]
     for i in range(n):
         if i != o_cnt and rng.random() < 0.5:
-            _try_add(rng, plan, i, rng.choice(EVENTS), 1, limit)
+            _try_add(rng, plan, i, rng.choice(fillers), 1, limit)
         if rng.random() < 0.25 and ENTER not in plan.seqs[i] and len(plan.seqs[i]) < limit:
             plan.seqs[i].insert(0, ENTER)
         if rng.random() < 0.25 and LEAVE not in plan.seqs[i] and len(plan.seqs[i]) < limit:
@@ -676,8 +689,11 @@ def _splits(videos: int) -> list[str]:
     return ["train"] * n_train + ["val"] * n_val + ["test"] * n_test
 
 
-def build(*, videos: int, seed: int, frames: int = SAMPLED_FRAMES, size: int = 64) -> Benchmark:
+def build(*, videos: int, seed: int, frames: int = SAMPLED_FRAMES, size: int = 64,
+          difficulty: str = "hard") -> Benchmark:
     """Scenes and questions, no files. The same arguments give the same benchmark."""
+    if difficulty not in DIFFICULTIES:
+        raise UserError(f"--difficulty {difficulty}: use one of {', '.join(DIFFICULTIES)}")
     if videos < 1:
         raise UserError(f"--videos {videos}: need at least 1 video")
     if not SAMPLED_FRAMES <= frames <= 10 * SAMPLED_FRAMES:
@@ -694,7 +710,7 @@ def build(*, videos: int, seed: int, frames: int = SAMPLED_FRAMES, size: int = 6
     scenes, questions = [], []
     for v in range(videos):
         bal = balancers[splits[v]]
-        plan = _plan_video(rng, bal, frames)
+        plan = _plan_video(rng, bal, frames, difficulty)
         objects = []
         for i in range(len(plan.shapes)):
             objects.append(SceneObject(plan.shapes[i], plan.colors[i], plan.slots[i],
@@ -917,7 +933,7 @@ def _clear_previous(out: Path) -> None:
 
 
 def generate(out_dir: str | Path, *, videos: int, seed: int, frames: int = SAMPLED_FRAMES,
-             size: int = 64, mp4: bool = False) -> dict:
+             size: int = 64, mp4: bool = False, difficulty: str = "hard") -> dict:
     """Write the benchmark under ``out_dir``; return a summary (counts, timings, balance).
 
     Every file except the optional mp4s is a pure function of the arguments (no
@@ -925,7 +941,7 @@ def generate(out_dir: str | Path, *, videos: int, seed: int, frames: int = SAMPL
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
-    bench = build(videos=videos, seed=seed, frames=frames, size=size)
+    bench = build(videos=videos, seed=seed, frames=frames, size=size, difficulty=difficulty)
     t_plan = time.perf_counter() - t0
     _clear_previous(out)
     for sub in ("videos", "tgif-qa", "msvd") + (("videos_mp4",) if mp4 else ()):
@@ -961,6 +977,7 @@ def generate(out_dir: str | Path, *, videos: int, seed: int, frames: int = SAMPL
     manifest = {
         "generator": "python -m videoqa_core synth",
         "seed": seed,
+        "difficulty": difficulty,
         "videos": videos,
         "frames": frames,
         "sampled_frames": SAMPLED_FRAMES,
@@ -1000,11 +1017,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"rendered frames per video (default {SAMPLED_FRAMES} = the sampled N)")
     parser.add_argument("--size", type=int, default=64, help="frame width = height in pixels (default 64)")
     parser.add_argument("--mp4", action="store_true", help="also write videos_mp4/*.mp4 (H.264)")
+    parser.add_argument("--difficulty", choices=DIFFICULTIES, default="hard",
+                        help="hard (default): distractors do the counted event / a wrong action candidate "
+                             "too, so the named object must be found; easy: they never do")
 
 
 def main(args: argparse.Namespace) -> int:
     summary = generate(args.out, videos=args.videos, seed=args.seed, frames=args.frames,
-                       size=args.size, mp4=args.mp4)
+                       size=args.size, mp4=args.mp4, difficulty=args.difficulty)
     sec = summary["seconds"]
     print(f"wrote {summary['videos']} videos, {summary['questions']} questions to {summary['out']} "
           f"in {sec['total']:.1f} s (plan {sec['plan']:.1f} s, gif {sec['gif']:.1f} s; "
