@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 PY=$(command -v python3.11 || command -v python3)
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
-exec .venv/bin/python -m streamlit run dashboard/app.py --server.headless true \
-  --server.fileWatcherType none --browser.gatherUsageStats false "$@"
+# Server settings (headless, no file watcher, upload cap) live in .streamlit/config.toml.
+exec .venv/bin/python -m streamlit run dashboard/app.py "$@"

@@ -1,0 +1,1 @@
+"""One file per page; app.PAGES lists them."""
