@@ -184,3 +184,26 @@ def test_switches_run(opt):
     out = m(*tiny_inputs(cfg), trace=True)
     assert out.scores.shape == (3, 5) and torch.isfinite(out.scores).all()
     assert out.trace.visual_read.shape[-1] == cfg.visual_slots
+
+
+def test_fused_weight_cache_follows_parameter_changes():
+    """Without autograd the fused per-step matrices are cached; any parameter update
+    (optimizer step, load_state_dict) must invalidate them."""
+    cfg, m = build("frameqa")
+    x = tiny_inputs(cfg)
+    with torch.no_grad():
+        a = m(*x).scores
+        assert torch.equal(a, m(*x).scores)
+    opt = torch.optim.SGD(m.parameters(), lr=0.5)
+    m.train()
+    kind_of("frameqa").loss(m(*x).scores, torch.tensor([0, 1, 2])).backward()
+    opt.step()
+    m.eval()
+    with torch.no_grad():
+        b = m(*x).scores
+        fresh = VideoQAModel(cfg).eval()
+        fresh.load_state_dict(m.state_dict())
+        assert torch.allclose(b, fresh(*x).scores, atol=1e-6)
+        m.load_state_dict(build("frameqa")[1].state_dict())
+        assert torch.allclose(m(*x).scores, a, atol=1e-6)
+    assert not torch.allclose(a, b)

@@ -27,6 +27,24 @@ def _cols(w: torch.Tensor, d: int, k: int) -> torch.Tensor:
     return w[:, k * d:(k + 1) * d]
 
 
+def fused_weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module._fuse()``, cached while no gradient is recorded.
+
+    Assembling the fused matrices copies every per-step weight once per forward (~15 MB
+    at the paper's sizes, ~10 % of a one-question forward). In training the copy is part of
+    the graph and must be redone; without autograd the result is kept until a parameter
+    changes (optimizer step, load_state_dict: both bump the tensors' version counters).
+    """
+    if torch.is_grad_enabled():
+        return module._fuse()
+    key = tuple((p.data_ptr(), p._version) for p in module.parameters())
+    cache = module.__dict__.get("_fused_cache")
+    if cache is None or cache[0] != key:
+        cache = (key, module._fuse())
+        module.__dict__["_fused_cache"] = cache
+    return cache[1]
+
+
 class TextAugmentedVisualMemory(nn.Module):
     """Eq. 1-10: one step per frame; reads and writes a visual memory M (S, d).
 
@@ -63,6 +81,33 @@ class TextAugmentedVisualMemory(nn.Module):
         self.gate_out = lin(d, 3)             # W_g                        (Eq. 8)
         self.memory0 = nn.Parameter(torch.randn(S, d) * 0.1)  # M_0
 
+    def _fuse(self) -> dict[str, torch.Tensor]:
+        d = self.d
+        Wread, Wa, Wm, Wv = self.read_fc.weight(), self.fc_a.weight(), self.fc_m.weight(), self.fc_v.weight()
+        Wca, Wcm, Wg1 = self.content_a.weight(), self.content_m.weight(), self.gate_fc.weight()
+        W = {
+            # hoisted: [FC_a | W^a] columns of i^a_t (d, 2d); motion likewise; i^q -> (v, m, a)
+            "Wa_in": torch.cat([_cols(Wa, d, 2), _cols(Wca, d, 0)], 0).t(),
+            "Wm_in": torch.cat([_cols(Wm, d, 2), _cols(Wcm, d, 0)], 0).t(),
+            # h (3, R, d) @ Wh (3, d, 3d): [read ctrl | hidden update | content-or-gate] per state
+            "Wh": torch.stack([
+                torch.cat([_cols(Wread, d, 0), _cols(Wv, d, 1), _cols(Wg1, d, 0)], 0).t(),   # h^v
+                torch.cat([_cols(Wread, d, 1), _cols(Wm, d, 1), _cols(Wcm, d, 1)], 0).t(),   # h^m
+                torch.cat([_cols(Wread, d, 2), _cols(Wa, d, 1), _cols(Wca, d, 1)], 0).t(),   # h^a
+            ]),
+            "Wr": torch.cat([_cols(Wv, d, 0), _cols(Wm, d, 0), _cols(Wa, d, 0)], 0).t(),      # r -> (v, m, a)
+            # c (2, R, d) @ Wc (2, d, S + d): [write weights U | gate columns], order (m, a)
+            "Wc": torch.stack([torch.cat([self.write_m.weight(), _cols(Wg1, d, 1)], 0).t(),
+                               torch.cat([self.write_a.weight(), _cols(Wg1, d, 2)], 0).t()]),
+            "bU": torch.stack([self.write_m.bias, self.write_a.bias])[:, None, :],             # (2, 1, S)
+            "We": self.read_out.weight(), "be": self.read_out.bias,
+            "Wgo": self.gate_out.weight(), "bgo": self.gate_out.bias,
+            "bread": self.read_fc.bias, "bg1": self.gate_fc.bias,
+        }
+        if self.text_augmented:
+            W["Wq_in"] = torch.cat([_cols(Wv, d, 2), _cols(Wm, d, 3), _cols(Wa, d, 3)], 0).t()
+        return W
+
     def forward(self, Ia: torch.Tensor, Im: torch.Tensor, iq: torch.Tensor | None,
                 mask: torch.Tensor | None, trace: bool = False):
         """Ia, Im (R, N, d); iq (R, d) or None; mask (R, N) bool or None.
@@ -70,16 +115,16 @@ class TextAugmentedVisualMemory(nn.Module):
         Returns Vid (R, N, d) and, with ``trace``, a dict of (R, N, ·) tensors."""
         R, N, d = Ia.shape
         S = self.S
-        Wread, Wa, Wm, Wv = self.read_fc.weight(), self.fc_a.weight(), self.fc_m.weight(), self.fc_v.weight()
-        Wca, Wcm, Wg1 = self.content_a.weight(), self.content_m.weight(), self.gate_fc.weight()
+        W = fused_weights(self)
+        Wh, Wr, Wc, bU, We, be, Wgo, bgo, bread, bg1 = (W[k] for k in ("Wh", "Wr", "Wc", "bU", "We", "be", "Wgo", "bgo", "bread", "bg1"))
 
         # ---- hoisted input-only terms, all steps at once --------------------------------
         # Appearance: [FC_a | W^a] columns for i^a_t -> (R, N, 2d); motion likewise.
-        Pa = torch.matmul(Ia, torch.cat([_cols(Wa, d, 2), _cols(Wca, d, 0)], 0).t())
-        Pm = torch.matmul(Im, torch.cat([_cols(Wm, d, 2), _cols(Wcm, d, 0)], 0).t())
+        Pa = torch.matmul(Ia, W["Wa_in"])
+        Pm = torch.matmul(Im, W["Wm_in"])
         ba, bm, bv = self.fc_a.bias, self.fc_m.bias, self.fc_v.bias
         if self.text_augmented:
-            Q = iq @ torch.cat([_cols(Wv, d, 2), _cols(Wm, d, 3), _cols(Wa, d, 3)], 0).t()  # (R, 3d)
+            Q = iq @ W["Wq_in"]                                                             # (R, 3d)
             qv, qm, qa = Q.split(d, -1)
             bv, bm, ba = bv + qv, bm + qm, ba + qa                                          # (R, d)
         bv, bm, ba = (b.expand(R, d) for b in (bv, bm, ba))
@@ -88,22 +133,6 @@ class TextAugmentedVisualMemory(nn.Module):
                               Pa[..., :d] + ba[:, None]], 0).permute(2, 0, 1, 3)
         # Content-gate inputs, order (m, a): (N, 2, R, d)
         con_in = torch.stack([Pm[..., d:] + self.content_m.bias, Pa[..., d:] + self.content_a.bias], 0).permute(2, 0, 1, 3)
-
-        # ---- fused per-step weights -----------------------------------------------------
-        # h (3, R, d) @ Wh (3, d, 3d): [read ctrl | hidden update | content-or-gate] per state
-        Wh = torch.stack([
-            torch.cat([_cols(Wread, d, 0), _cols(Wv, d, 1), _cols(Wg1, d, 0)], 0).t(),   # h^v
-            torch.cat([_cols(Wread, d, 1), _cols(Wm, d, 1), _cols(Wcm, d, 1)], 0).t(),   # h^m
-            torch.cat([_cols(Wread, d, 2), _cols(Wa, d, 1), _cols(Wca, d, 1)], 0).t(),   # h^a
-        ])
-        Wr = torch.cat([_cols(Wv, d, 0), _cols(Wm, d, 0), _cols(Wa, d, 0)], 0).t()      # r -> (v, m, a)
-        # c (2, R, d) @ Wc (2, d, S + d): [write weights U | gate columns], order (m, a)
-        Wc = torch.stack([torch.cat([self.write_m.weight(), _cols(Wg1, d, 1)], 0).t(),
-                          torch.cat([self.write_a.weight(), _cols(Wg1, d, 2)], 0).t()])
-        bU = torch.stack([self.write_m.bias, self.write_a.bias])[:, None, :]             # (2, 1, S)
-        We, be = self.read_out.weight(), self.read_out.bias
-        Wgo, bgo = self.gate_out.weight(), self.gate_out.bias
-        bread, bg1 = self.read_fc.bias, self.gate_fc.bias
 
         h = Ia.new_zeros(3, R, d)                              # (h^v, h^m, h^a) at t=0
         M = self.memory0.expand(R, S, d).contiguous()          # (R, S, d)
@@ -165,25 +194,35 @@ class VideoAugmentedTextMemory(nn.Module):
         self.write_out = lin(d, S)              # v_a: d -> S
         self.memory0 = nn.Parameter(torch.randn(S, d) * 0.1)
 
+    def _fuse(self) -> dict[str, torch.Tensor]:
+        d = self.d
+        Wr, Wq, Wc, Ww = self.read_fc.weight(), self.fc_q.weight(), self.fc_c.weight(), self.write_fc.weight()
+        W = {
+            "Wi": torch.cat([_cols(Wr, d, 1), _cols(Wq, d, 0), _cols(Wc, d, 0)], 0).t(),            # i^q_t (d, 3d)
+            # h^q_{t-1} -> [read ctrl | FC_q | FC_c | write ctrl] (d, 4d)
+            "Wh": torch.cat([_cols(Wr, d, 0), _cols(Wq, d, 2), _cols(Wc, d, 1), _cols(Ww, d, 1)], 0).t(),
+            "Wqr": _cols(Wq, d, 1).t(),              # r -> FC_q
+            "Wwc": _cols(Ww, d, 0).t(),              # c^q -> write ctrl
+            "Ve": self.read_out.weight(), "Va": self.write_out.weight(),
+        }
+        if self.video_augmented:
+            W["Wv_in"] = Wq[:, 3 * d:5 * d].t()    # [i^a, i^m] -> FC_q (2d, d)
+        return W
+
     def forward(self, Iq: torch.Tensor, mask: torch.Tensor, ia: torch.Tensor | None,
                 im: torch.Tensor | None, trace: bool = False):
         """Iq (R, T, d); mask (R, T) bool; ia, im (R, d) or None -> Tex (R, T, d), trace dict."""
         R, T, d = Iq.shape
         S = self.S
-        Wr, Wq, Wc, Ww = self.read_fc.weight(), self.fc_q.weight(), self.fc_c.weight(), self.write_fc.weight()
+        W = fused_weights(self)
+        Wh, Wqr, Wwc, Ve, Va = W["Wh"], W["Wqr"], W["Wwc"], W["Ve"], W["Va"]
+        bw, be, ba = self.write_fc.bias, self.read_out.bias, self.write_out.bias
         # Hoisted: the i^q_t columns of the read controller, FC_q and FC_c -> (R, T, 3d)
-        P = torch.matmul(Iq, torch.cat([_cols(Wr, d, 1), _cols(Wq, d, 0), _cols(Wc, d, 0)], 0).t())
+        P = torch.matmul(Iq, W["Wi"])
         bq = self.fc_q.bias
         if self.video_augmented:
-            bq = bq + ia @ _cols(Wq, d, 3).t() + im @ _cols(Wq, d, 4).t()     # (R, d)
+            bq = bq + torch.cat([ia, im], -1) @ W["Wv_in"]                      # (R, d)
         P = P + torch.cat([self.read_fc.bias.expand(R, d), bq.expand(R, d), self.fc_c.bias.expand(R, d)], -1)[:, None]
-        # Fused per-step: h^q_{t-1} -> [read ctrl | FC_q | FC_c | write ctrl] (d, 4d)
-        Wh = torch.cat([_cols(Wr, d, 0), _cols(Wq, d, 2), _cols(Wc, d, 1), _cols(Ww, d, 1)], 0).t()
-        Wqr = _cols(Wq, d, 1).t()                    # r -> FC_q
-        Wwc = _cols(Ww, d, 0).t()                    # c^q -> write ctrl
-        bw = self.write_fc.bias
-        Ve, be = self.read_out.weight(), self.read_out.bias
-        Va, ba = self.write_out.weight(), self.write_out.bias
 
         h = Iq.new_zeros(R, d)
         M = self.memory0.expand(R, S, d).contiguous()
