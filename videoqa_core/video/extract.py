@@ -95,7 +95,9 @@ def _main(args: argparse.Namespace) -> int:
     if not files:
         raise UserError(f"no video files ({' '.join(VIDEO_EXTENSIONS)}) in {videos_dir}: check the --videos folder")
     id_map = read_id_map(Path(args.id_map)) if args.id_map else None
-    device = resolve_device(args.device)
+    from ..devices import resolve_device
+
+    device = str(resolve_device(args.device))
 
     with warnings.catch_warnings():  # printed once below, as a banner, not as a warning line
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -302,20 +304,6 @@ def read_id_map(path: Path) -> dict[str, str]:
     if not mapping:
         raise UserError(f"--id-map {path} is empty: pass a file of '<file stem> <video id>' lines")
     return mapping
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise UserError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name} asked for CUDA but no GPU is available: use --device cpu")
-    return str(device)
 
 
 def _write_json(path: Path, obj) -> None:
