@@ -395,6 +395,6 @@ def test_scan_labels_runs_and_prefers_the_demo_full_model(tmp_path):
     entries = state.scan_checkpoints([tmp_path])
     labels = sorted(e.label for e in entries)
     assert labels == ["demo/action/Attvt-all", "demo/action/Mv+Mt", "demo/count/Attvt-all", "exported.pt", "mine/run1"]
-    assert state.default_checkpoint(entries).label == "demo/action/Attvt-all"
-    assert state.default_checkpoint(entries, task="count").label == "demo/count/Attvt-all"
+    assert state.default_checkpoint(entries).label == "demo/count/Attvt-all"
+    assert state.default_checkpoint(entries, task="action").label == "demo/action/Attvt-all"
     assert state.default_checkpoint([]) is None

@@ -1,6 +1,6 @@
 """Build the embedded demo the dashboard opens on.
 
-    python -m videoqa_core demo [--videos 800] [--seed 0] [--seeds 1] [--jobs 2]
+    python -m videoqa_core demo [--videos 700] [--seed 0] [--seeds 1] [--jobs 2]
 
 synth -> extract -> train -> evaluate, on 2 CPU cores in about a quarter of an hour:
 
@@ -44,7 +44,7 @@ DATA = Path("data/demo")            # relative to the project root: the shipped 
 CKPT = Path("checkpoints/demo")
 MODEL = ["model.hidden=64", "model.visual_slots=8", "model.text_slots=4", "model.embed_dim=32"]
 TRAIN = ["train.lr=3e-3", "train.lr_step=0", "train.progress=false", "train.batch_size=32"]
-EPOCHS = {"count": 20, "action": 10, "transition": 10, "frameqa": 8, "open": 8}
+EPOCHS = {"count": 10, "action": 6, "transition": 6, "frameqa": 6, "open": 6}
 SWEEP = (2, 4, 16)          # visual slots besides the default 8 (Figure 5)
 
 
@@ -85,7 +85,7 @@ def plan(seeds: int = 1, root: Path = CKPT) -> list[Run]:
 
 
 def configure(p) -> None:
-    p.add_argument("--videos", type=int, default=800)
+    p.add_argument("--videos", type=int, default=700)
     p.add_argument("--seed", type=int, default=0, help="benchmark seed")
     p.add_argument("--seeds", type=int, default=1, help="training seeds per run (mean +- std in the ablation table)")
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once (one thread each)")
