@@ -18,6 +18,7 @@ those tokens) and no video.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -38,8 +39,10 @@ def run_lstm(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     56 ms, ATen's own 23 ms; at training batches oneDNN is the faster one. So small
     no-grad batches (the dashboard's one question) take ATen's kernel."""
     if x.device.type == "cpu" and x.shape[0] <= 8 and not torch.is_grad_enabled():
-        with torch.backends.mkldnn.flags(enabled=False):
-            return lstm(x)[0]
+        with warnings.catch_warnings():  # flags() warns about Intel-GPU TF32, irrelevant here
+            warnings.simplefilter("ignore", UserWarning)
+            with torch.backends.mkldnn.flags(enabled=False):
+                return lstm(x)[0]
     return lstm(x)[0]
 
 
