@@ -183,3 +183,18 @@ def test_bad_inputs_give_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith("error:") and needle in err, (args, err)
     assert not (tmp_path / "x" / "last.pt").exists()
+
+
+def test_glove_initialises_the_embedding(tmp_path, capsys):
+    ann, store = make_tgif_dataset(tmp_path, "count")
+    glove = tmp_path / "glove.txt"
+    glove.write_text("how " + " ".join(["0.5"] * 8) + "\nmany " + " ".join(["-0.25"] * 8) + "\n")
+    run = tmp_path / "run"
+    assert train_cli(ann, store, run, extra=["--glove", str(glove), "model.embed_dim=8"], epochs=1) == 0
+    assert "GloVe: 2/" in capsys.readouterr().out
+    ck = load_checkpoint(run / "best.pt")
+    itos = ck["vocab"]
+    emb = ck["model"]["embedding.weight"]
+    # one epoch of Adam at lr 3e-3 moves a row by at most ~3e-3 per step
+    assert torch.allclose(emb[itos.index("how")], torch.full((8,), 0.5), atol=0.05)
+    assert torch.allclose(emb[itos.index("many")], torch.full((8,), -0.25), atol=0.05)

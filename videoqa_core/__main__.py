@@ -59,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
             if exc.name and exc.name.startswith("videoqa_core"):
                 raise UserError(f"command '{chosen}' is not available in this version") from exc
             raise
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # Dotted overrides may come anywhere on the line (after --glove X, say); argparse
+        # alone would only take them before the first option that follows them.
+        if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra
+        elif extra:
+            parser.error("unrecognized arguments: " + " ".join(extra))
         if args.command is None:
             parser.print_help()
             return 1
