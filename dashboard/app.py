@@ -2,7 +2,7 @@
 
     streamlit run dashboard/app.py [-- --checkpoints DIR [DIR ...]]
 
-Opens on the demo (``checkpoints/demo/...``, the full model of the action task). More
+Opens on the demo (``checkpoints/demo/...``, the full model of the Count task). More
 checkpoint folders come from ``--checkpoints`` or ``$VIDEOQA_CHECKPOINTS``
 (os.pathsep-separated). The URL carries the checkpoint, split, question and step, so a
 copied link reopens the same view.
@@ -32,6 +32,12 @@ PAGES = [
     ("views/inspector.py", "Inspector", ":material/search:", None),
     ("views/figure1.py", "Figure 1", ":material/image:", "figure"),
     ("views/upload.py", "Ask your own clip", ":material/upload:", "upload"),
+    ("views/attribution.py", "Attribution", ":material/insights:", "attribution"),
+    ("views/counterfactual.py", "Counterfactuals", ":material/edit_note:", "counterfactual"),
+    ("views/side_by_side.py", "Two checkpoints", ":material/compare:", "side-by-side"),
+    ("views/failures.py", "Failure browser", ":material/bug_report:", "failures"),
+    ("views/grounding.py", "Grounding", ":material/my_location:", "grounding"),
+    ("views/compare.py", "Results tables", ":material/table_chart:", "tables"),
 ]
 
 

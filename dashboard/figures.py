@@ -221,3 +221,119 @@ def count_figure(raw: float, prediction: int, truth: Optional[float], *, lo: int
     fig.update_yaxes(visible=False, range=[-1, 1.5])
     fig.update_layout(showlegend=False)
     return _layout(fig, title="count: raw output, prediction (rounded, clamped to 1-10), truth", height=200)
+
+
+# ------------------------------------------------------------------- attributions
+
+def attribution_strips(strips: dict[str, np.ndarray], *, frames: Optional[np.ndarray] = None,
+                       title: str = "attribution per frame", value_name: str = "attribution") -> go.Figure:
+    """One heat strip per method, stacked under the sampled frames (when there are frames):
+    frame i spans x in [i-0.5, i+0.5] in every row, so a cell sits under its frame.
+
+    strips: name -> (N,) signed values (e.g. IG appearance, IG motion, occlusion). One
+    diverging scale centred on zero for all rows: IG and occlusion are both in units of
+    the explained score, so the rows compare on one footing."""
+    names = list(strips)
+    if not names:
+        raise ValueError("no attribution strip to draw")
+    vals = [np.asarray(strips[k], np.float32).reshape(-1) for k in names]
+    n = vals[0].shape[0]
+    if any(v.shape[0] != n for v in vals):
+        raise ValueError(f"strips have different lengths: {[v.shape[0] for v in vals]}")
+    has_frames = frames is not None
+    rows = len(names) + (1 if has_frames else 0)
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                        row_heights=([1.6] if has_frames else []) + [1.0] * len(names))
+    if has_frames:
+        uri, tw = frames_png(frames)
+        fig.add_trace(go.Image(source=uri, x0=-0.5 + 0.5 / tw, dx=1.0 / tw, y0=0.5 / tw, dy=1.0 / tw,
+                               hoverinfo="skip"), row=1, col=1)
+        fig.update_yaxes(visible=False, row=1, col=1)
+    top = max(max(float(np.abs(v).max(initial=0.0)) for v in vals), 1e-9)
+    first = 2 if has_frames else 1
+    for k, (name, v) in enumerate(zip(names, vals)):
+        fig.add_trace(go.Heatmap(z=v[None, :], x=np.arange(n), y=[name], coloraxis="coloraxis", name=name,
+                                 hovertemplate=f"{name}<br>frame %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>"),
+                      row=first + k, col=1)
+    fig.update_layout(coloraxis=dict(colorscale="RdBu_r", cmin=-top, cmax=top,
+                                     colorbar=dict(title=dict(text=value_name, side="right"), thickness=12)))
+    fig.update_xaxes(range=[-0.5, n - 0.5])
+    fig.update_xaxes(title_text="frame", row=rows, col=1, **_ticks([str(i) for i in range(n)]))
+    return _layout(fig, title=title, height=(150 if has_frames else 60) + 70 * len(names))
+
+
+def word_strip(words: Sequence[str], values: np.ndarray, *, title: str = "attribution per word",
+               value_name: str = "attribution") -> go.Figure:
+    """A 1×T heat strip over the words (positions on x, the word as tick label), the value
+    written in each cell so the sign reads without the colour bar."""
+    v = np.asarray(values, np.float32).reshape(-1)
+    if v.shape[0] != len(words):
+        raise ValueError(f"{v.shape[0]} values for {len(words)} words")
+    top = max(float(np.abs(v).max(initial=0.0)), 1e-9)
+    fig = go.Figure(go.Heatmap(z=v[None, :], x=np.arange(len(words)), y=[value_name], colorscale="RdBu_r",
+                               zmin=-top, zmax=top, text=[[f"{x:.3g}" for x in v]], texttemplate="%{text}",
+                               customdata=[list(words)],
+                               hovertemplate="%{customdata}<br>" + value_name + " %{z:.4g}<extra></extra>",
+                               colorbar=dict(title=dict(text=value_name, side="right"), thickness=12)))
+    fig.update_xaxes(title_text="word", **_ticks(list(words)))
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title=title, height=190)
+
+
+# ------------------------------------------------------------------- comparisons
+
+def compare_bars(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str], labels: Sequence[str] | None = None,
+                 x_title: str = "frame", value_name: str = "weight", title: str = "") -> go.Figure:
+    """Two maps over the same positions (two checkpoints, or before/after an edit): grouped
+    bars on top, the difference ``b - a`` below on a diverging colour."""
+    a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"maps have different lengths: {a.shape[0]} and {b.shape[0]}")
+    labels = [str(i) for i in range(a.shape[0])] if labels is None else [str(x) for x in labels]
+    x = np.arange(a.shape[0])
+    d = b - a
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
+    for vals, name, colour in ((a, names[0], "#636efa"), (b, names[1], "#ef553b")):
+        fig.add_trace(go.Bar(x=x, y=vals, name=name, marker_color=colour, customdata=labels,
+                             hovertemplate=f"{name}<br>{x_title} %{{customdata}}<br>{value_name} %{{y:.4f}}<extra></extra>"),
+                      row=1, col=1)
+    fig.add_trace(go.Bar(x=x, y=d, name=f"{names[1]} − {names[0]}", customdata=labels, showlegend=True,
+                         marker_color=["#d62728" if v > 0 else "#1f77b4" for v in d],
+                         hovertemplate=f"{x_title} %{{customdata}}<br>difference %{{y:.4f}}<extra></extra>"),
+                  row=2, col=1)
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(title_text=value_name, row=1, col=1)
+    fig.update_yaxes(title_text="difference", row=2, col=1)
+    fig.update_xaxes(title_text=x_title, row=2, col=1, **_ticks(labels))
+    return _layout(fig, title=title, height=380)
+
+
+def difference_map(diff: np.ndarray, *, rows: Sequence[str], cols: Sequence[str], row_title: str, col_title: str,
+                   title: str) -> go.Figure:
+    """A difference of two maps (after − before, or B − A) on a diverging scale centred on 0."""
+    return attention_map(diff, rows=rows, cols=cols, row_title=row_title, col_title=col_title, title=title,
+                         colorscale="RdBu_r", value_name="difference", signed=True)
+
+
+def confusion_figure(counts, *, title: str = "confusion") -> go.Figure:
+    """A confusion DataFrame (rows truth, columns prediction) as a heatmap, counts in cells."""
+    z = np.asarray(counts.to_numpy(), np.float32)
+    fig = heatmap(z, x_labels=[str(c) for c in counts.columns], y_labels=[str(i) for i in counts.index],
+                  x_title="prediction", y_title="truth", title=title, y_reversed=True, colorscale="Blues",
+                  value_name="questions", height=max(300, min(700, 120 + 22 * z.shape[0])))
+    fig.update_traces(text=z.astype(int), texttemplate="%{text}", selector=dict(type="heatmap"))
+    return fig
+
+
+def memory_curve(points, *, metric: str, title: str = "loss against visual memory size (Figure 5)") -> go.Figure:
+    """Figure 5's curve: the metric (mean ± std over seeds where there are several) against
+    the visual memory's slots; the x axis is categorical-spaced on the sizes run."""
+    x = [int(s) for s in points["visual_slots"]]
+    std = [0.0 if (s != s) else float(s) for s in points["std"]]   # NaN (one seed): no bar
+    fig = go.Figure(go.Scatter(x=x, y=points["mean"], mode="lines+markers", name=metric,
+                               error_y=dict(type="data", array=std, visible=True),
+                               customdata=np.asarray(points["seeds"]),
+                               hovertemplate="S_v %{x}<br>" + metric + " %{y:.4f}<br>seeds %{customdata}<extra></extra>"))
+    fig.update_xaxes(title_text="visual memory slots S_v", type="log", tickvals=x, ticktext=[str(v) for v in x])
+    fig.update_yaxes(title_text=metric)
+    return _layout(fig, title=title, height=340)
