@@ -12,6 +12,7 @@ first map, question switch as seen in the browser) are printed and written to
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -57,16 +58,17 @@ def log_timing(name: str, seconds: float) -> None:
     (ARTIFACTS / "e2e_timings.json").write_text(json.dumps(TIMINGS, indent=2))
 
 
-@pytest.fixture(scope="module")
-def server(checkpoints_root, pixel_checkpoint):
+@contextlib.contextmanager
+def streamlit_server(checkpoint_dirs: list[Path], log_name: str):
+    """``streamlit run dashboard/app.py -- --checkpoints ...`` on a free port, until healthy.
+    Yields (base URL, start time)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "VIDEOQA_CHECKPOINTS"}
     cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false", "--",
-           "--checkpoints", str(checkpoints_root), str(pixel_checkpoint.parents[2])]
+           "--browser.gatherUsageStats", "false", "--", "--checkpoints", *map(str, checkpoint_dirs)]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "e2e_server.log", "w")
+    log = open(ARTIFACTS / log_name, "w")
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -81,8 +83,7 @@ def server(checkpoints_root, pixel_checkpoint):
                 raise RuntimeError(f"streamlit exited ({proc.returncode}); see {log.name}")
         else:
             raise RuntimeError("streamlit did not become healthy within 60 s")
-        log_timing("server start to health", time.monotonic() - t0)
-        yield {"base": base, "t0": t0}
+        yield base, t0
     finally:
         proc.terminate()
         try:
@@ -90,6 +91,13 @@ def server(checkpoints_root, pixel_checkpoint):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(checkpoints_root, pixel_checkpoint):
+    with streamlit_server([checkpoints_root, pixel_checkpoint.parents[2]], "e2e_server.log") as (base, t0):
+        log_timing("server start to health", time.monotonic() - t0)
+        yield {"base": base, "t0": t0}
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,14 @@ too, as in real use: with the demo built, the tables page opens on it.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.dashboard_fixtures import checkpoints_root  # noqa: F401 (fixture)
-from tests.test_e2e import (ARTIFACTS, CHROMIUM, IDLE, MAP, PROJECT, TIMEOUT_MS, _free_port, chart,  # noqa: F401
-                            expect, playwright, screenshot, wait_ready)
+from tests.test_e2e import (IDLE, MAP, PROJECT, TIMEOUT_MS, browser, chart, expect, page,  # noqa: F401 (fixtures)
+                            screenshot, streamlit_server, wait_ready)
 from tests.test_tables import write_run
 from videoqa_core.config import VARIANTS
 
@@ -47,51 +42,8 @@ def results_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(checkpoints_root, results_root):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "VIDEOQA_CHECKPOINTS"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false", "--", "--checkpoints", str(checkpoints_root), str(results_root)]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "e2e_part2_server.log", "w")
-    proc = subprocess.Popen(cmd, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited ({proc.returncode}); see {log.name}")
-        else:
-            raise RuntimeError("streamlit did not become healthy within 60 s")
+    with streamlit_server([checkpoints_root, results_root], "e2e_part2_server.log") as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    yield pg
-    ctx.close()
 
 
 def open_page(page, url: str) -> None:
