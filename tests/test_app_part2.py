@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 
 from tests.dashboard_fixtures import checkpoints_root  # noqa: F401 (fixture)
-from tests.test_app import assert_no_traceback, chart, charts, open_app, texts
+from tests.test_app import _fresh_caches, assert_no_traceback, chart, charts, open_app, texts  # noqa: F401 (autouse fixture)
 from tests.test_tables import write_run
 from videoqa_core.config import VARIANTS
 
@@ -31,13 +30,6 @@ def _no_project_checkpoints(monkeypatch, tmp_path):
     monkeypatch.setattr(state, "PROJECT_ROOT", tmp_path / "project")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def page(root: Path, monkeypatch, view: str, **link):
