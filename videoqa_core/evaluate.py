@@ -73,6 +73,8 @@ def predictions_frame(dataset: QADataset, scores: list[np.ndarray], answers) -> 
         raw = S.astype(np.float64)
         pred = np.clip(np.round(raw), 1, 10)
         truth = np.array([count_target(float(r.answer)) for r in recs])
+        # A regression has no probability: "confidence" is how close the raw output sits
+        # to the count it was rounded to (0 = exactly on it, -0.5 = on the fence).
         extra = {"prediction": [str(int(p)) for p in pred], "correct": pred == truth,
                  "confidence": -np.abs(raw - pred), "score": raw, "target": truth}
     elif kind.name == "mc":

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from .checkpoint import build_model, load_checkpoint
-from .config import Config
 from .data.dataset import encode_rows
 from .data.records import QARecord
 from .data.vocab import Vocab, tokenize
@@ -66,10 +65,6 @@ class Predictor:
     @classmethod
     def load(cls, path, device: str = "cpu") -> "Predictor":
         return cls(load_checkpoint(path), device)
-
-    @property
-    def cfg(self) -> Config:
-        return self.config
 
     def _check_features(self, appearance: np.ndarray, motion: np.ndarray) -> None:
         m = self.config.model
