@@ -12,7 +12,6 @@ reuses the smaller one's work.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import streamlit as st
@@ -41,17 +40,6 @@ def chunk_scores(path: str, mtime: float, split: str, ev_path: str, ev_mtime: fl
     return [s.__dict__ for s in scores]
 
 
-def _check_frames(ev_path: Path, store) -> None:
-    """Evidence indexes the benchmark's sampled frames: features sampled at another N would
-    point at other moments of the video (the grounding command refuses the same way)."""
-    manifest = ev_path.parent / "manifest.json"
-    if manifest.is_file():
-        n = json.loads(manifest.read_text(encoding="utf-8")).get("sampled_frames")
-        if n is not None and int(n) != store.num_frames:
-            raise UserError(f"evidence {ev_path} indexes {n} sampled frames but feature store {store.path} has "
-                            f"{store.num_frames} per video: extract with --frames {n}")
-
-
 def render() -> None:
     entry = state.current_entry()
     if entry is None:
@@ -78,7 +66,7 @@ def render() -> None:
     if not with_ev:
         raise UserError(f"none of the {len(recs)} {split} questions has an entry in {ev_path}: "
                         "is it the evidence of this checkpoint's dataset?")
-    _check_frames(ev_path, state.feature_store(entry.path, entry.mtime))
+    gr.check_sampled_frames(ev_path, state.feature_store(entry.path, entry.mtime))
 
     video_free = bool(getattr(p.model, "video_free", False))
     offered = list(gr.TRACE_METHODS) + ([] if video_free else list(gr.ATTRIBUTION_METHODS))

@@ -229,6 +229,17 @@ def format_table(summary: dict) -> str:
 
 # ----------------------------------------------------------------------------- evidence
 
+def check_sampled_frames(evidence_path: Path, store) -> None:
+    """Evidence frames index the benchmark's N sampled frames (its manifest says N):
+    features sampled at another N would point at other moments of the video."""
+    manifest = Path(evidence_path).parent / "manifest.json"
+    if manifest.is_file():
+        n = json.loads(manifest.read_text(encoding="utf-8")).get("sampled_frames")
+        if n is not None and int(n) != store.num_frames:
+            raise UserError(f"evidence {evidence_path} indexes {n} sampled frames but feature store {store.path} has "
+                            f"{store.num_frames} per video: extract with --frames {n}")
+
+
 def find_evidence(annotations: Path | None, levels: int = 2) -> Path | None:
     """evidence.json in the annotation folder or up to ``levels`` folders above it."""
     if annotations is None:
@@ -335,14 +346,7 @@ def main(args) -> int:
     if args.limit is not None:
         with_ev = with_ev[: max(0, args.limit)]
     features = predictor.feature_store()
-    manifest = path.parent / "manifest.json"
-    if manifest.is_file():
-        # evidence frames index the benchmark's N sampled frames: features sampled at
-        # another N would point at other moments of the video
-        n = json.loads(manifest.read_text(encoding="utf-8")).get("sampled_frames")
-        if n is not None and int(n) != features.num_frames:
-            raise UserError(f"evidence {path} indexes {n} sampled frames but feature store {features.path} has "
-                            f"{features.num_frames} per video: extract with --frames {n}")
+    check_sampled_frames(path, features)
     scores, _ = ground(predictor, with_ev, features, evidence, dataset=dataset, methods=args.methods,
                        steps=args.steps, batch_size=args.batch_size, progress=not args.json)
     summary = summarize(scores)
