@@ -3,37 +3,61 @@
 Conventions every builder follows, so that a page (and a test) can rely on them:
 
 - Axes are numeric positions with tick labels (frame indices, words, slot numbers):
-  a question with the same word twice still gets two columns.
-- The current step is marked by a line trace named :data:`STEP_TRACE` and an
-  annotation whose text is :func:`step_text` (``"step K"``); the browser test reads that
-  annotation from the DOM to see the marker move.
+  a question with the same word twice still gets two columns. Frame indices are labelled
+  every 5th (or 2nd, 10th, ...) once there are more than :data:`FRAME_TICKS` of them.
+- The inspector draws each section as ONE figure of several panels (make_subplots): the
+  browser pays a fixed cost per chart, so five maps in one chart draw in about the time
+  of two. A panel's title is a subplot title (a layout annotation, not ``layout.title``)
+  and its heatmap trace carries the same text as ``name``.
+- The current step is a dotted line shape named :data:`STEP_MARK` in every panel, with
+  an annotation whose text is :func:`step_text` (``"step K"``, ``"word K"`` for the word
+  step); the browser test reads that annotation from the DOM to see the marker move.
 - Weights keep their own scale (``zmin=0``; read/write weights and attention rows sum to
-  1), so two steps or two questions are compared on one footing.
+  1); the maps of one figure that hold the same kind of value share one colour axis, so
+  two panels, steps or questions compare on one footing.
 """
 from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-STEP_TRACE = "step"
+STEP_MARK = "step"
 MARKER_COLOUR = "#ff2d55"
 GATE_NAMES = ("retain", "write appearance", "write motion")   # mu_t columns, Eq. 9-10
-MAX_TICKS = 40
+GATE_COLOURS = ("#636efa", "#ef553b", "#00cc96")
+MAX_TICKS = 40          # words: every one is labelled up to this many
+FRAME_TICKS = 12        # frame indices: beyond this many, every k-th (k in 2, 5, 10, ...)
+_TICK_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+# Colour axis per kind of value: (colour scale, centred on zero, colour-bar title).
+SCALES = {
+    "weight": ("Viridis", False, "weight"),
+    "norm": ("Magma", False, "norm"),
+    "attention": ("Blues", False, "attention"),
+    "affinity": ("RdBu_r", True, "affinity"),
+}
 
 
-def step_text(step: int) -> str:
-    return f"step {int(step)}"
+def step_text(step: int, name: str = "step") -> str:
+    return f"{name} {int(step)}"
+
+
+def index_labels(n: int) -> list[str]:
+    return [str(i) for i in range(n)]
 
 
 def _ticks(labels: Sequence[str]) -> dict:
-    """Tick every position up to MAX_TICKS labels, else every k-th, never a guessed one."""
+    """Tick labels that are true to their position: every one for a short axis, else every
+    k-th. Index axes (frames, slots) thin out sooner than word axes."""
     n = len(labels)
-    every = max(1, int(np.ceil(n / MAX_TICKS)))
+    most = FRAME_TICKS if list(labels) == index_labels(n) else MAX_TICKS
+    every = next((k for k in _TICK_STEPS if -(-n // k) <= most), _TICK_STEPS[-1])
     pos = list(range(0, n, every))
     return dict(tickmode="array", tickvals=pos, ticktext=[str(labels[i]) for i in pos])
 
@@ -44,94 +68,305 @@ def _layout(fig: go.Figure, *, title: str, height: int) -> go.Figure:
     return fig
 
 
-def _mark(fig: go.Figure, step: int, *, axis: str, extent: tuple[float, float], row=None, col=None,
-          annotate: bool = True) -> None:
-    """A line through position ``step`` of ``axis`` ("x": vertical line, "y": horizontal)."""
-    lo, hi = extent
-    xs, ys = ([step, step], [lo, hi]) if axis == "x" else ([lo, hi], [step, step])
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=STEP_TRACE, showlegend=False, hoverinfo="skip",
-                             line=dict(color=MARKER_COLOUR, width=3, dash="dot")), row=row, col=col)
-    if annotate:
-        # Above a vertical line; at the left end of a horizontal one, inside the plot
-        # (the right side belongs to the colour bar).
-        pos = dict(x=step, y=1.0, yref="paper", yanchor="bottom") if axis == "x" else \
-            dict(x=0.0, xref="paper", xanchor="left", y=step, yanchor="bottom", bgcolor="rgba(255,255,255,0.7)")
-        fig.add_annotation(text=step_text(step), showarrow=False, font=dict(color=MARKER_COLOUR, size=12), **pos)
+def _hover(x_title: str, y_title: str, value_name: str, custom: bool) -> str:
+    """Positions in the hover where the labels are the positions, the labels otherwise."""
+    x, y = ("%{customdata[0]}", "%{customdata[1]}") if custom else ("%{x}", "%{y}")
+    return f"{x_title} {x}<br>{y_title} {y}<br>{value_name} %{{z:.4f}}<extra></extra>"
 
 
 def heatmap(z: np.ndarray, *, x_labels: Sequence[str], y_labels: Sequence[str], x_title: str, y_title: str,
-            title: str, step: Optional[int] = None, step_axis: str = "x", y_reversed: bool = False,
-            zmax: Optional[float] = None, colorscale: str = "Viridis", value_name: str = "weight",
-            height: int = 320, signed: bool = False) -> go.Figure:
-    """``z`` (len(y_labels), len(x_labels)) as a heatmap; ``step`` marked on ``step_axis``.
-    ``signed``: a diverging scale centred on zero (the affinity), else it starts at 0."""
-    z = np.asarray(z, dtype=np.float32)
-    if z.shape != (len(y_labels), len(x_labels)):
-        raise ValueError(f"z has shape {z.shape}, labels give ({len(y_labels)}, {len(x_labels)})")
-    hover = f"{x_title} %{{customdata[0]}}<br>{y_title} %{{customdata[1]}}<br>{value_name} %{{z:.4f}}<extra></extra>"
-    custom = np.dstack(np.meshgrid(np.asarray(x_labels, dtype=object), np.asarray(y_labels, dtype=object)))
-    top = zmax if zmax is not None else max(float(np.abs(z).max(initial=0.0) if signed else z.max(initial=0.0)), 1e-6)
+            title: str, y_reversed: bool = False, zmax: Optional[float] = None, colorscale: str = "Viridis",
+            value_name: str = "weight", height: int = 320, signed: bool = False) -> go.Figure:
+    """``z`` (len(y_labels), len(x_labels)) as a one-map figure.
+    ``signed``: a diverging scale centred on zero (a difference), else it starts at 0."""
+    z = _checked(z, x_labels, y_labels)
+    top = zmax if zmax is not None else _top([z], signed)
     fig = go.Figure(go.Heatmap(z=z, x=np.arange(z.shape[1]), y=np.arange(z.shape[0]), colorscale=colorscale,
-                               zmin=-top if signed else 0.0, zmax=top,
-                               customdata=custom, hovertemplate=hover,
+                               zmin=-top if signed else 0.0, zmax=top, **_custom(x_labels, y_labels),
+                               hovertemplate=_hover(x_title, y_title, value_name, _has_words(x_labels, y_labels)),
                                colorbar=dict(title=dict(text=value_name, side="right"), thickness=12)))
     fig.update_xaxes(title_text=x_title, **_ticks(x_labels))
     fig.update_yaxes(title_text=y_title, autorange="reversed" if y_reversed else True, **_ticks(y_labels))
-    if step is not None:
-        n = z.shape[1] if step_axis == "x" else z.shape[0]
-        if not 0 <= step < n:
-            raise ValueError(f"step {step} is outside 0..{n - 1}")
-        other = z.shape[0] if step_axis == "x" else z.shape[1]
-        _mark(fig, step, axis=step_axis, extent=(-0.5, other - 0.5))
     return _layout(fig, title=title, height=height)
 
 
-# ---------------------------------------------------------------- memories over steps
-
-def memory_over_steps(weights: np.ndarray, *, title: str, step: Optional[int] = None,
-                      step_name: str = "frame", step_labels: Sequence[str] | None = None,
-                      value_name: str = "weight", zmax: Optional[float] = None,
-                      colorscale: str = "Viridis") -> go.Figure:
-    """(steps, S) weights of a memory -> steps on x, slots on y (time reads left to right).
-    Shared by the visual memory (steps = frames) and the textual memory (steps = words):
-    the same picture, different steps."""
-    w = np.asarray(weights)
-    labels = list(step_labels) if step_labels is not None else [str(i) for i in range(w.shape[0])]
-    return heatmap(w.T, x_labels=labels, y_labels=[str(i) for i in range(w.shape[1])], x_title=step_name,
-                   y_title="memory slot", title=title, step=step, step_axis="x", value_name=value_name,
-                   zmax=zmax, colorscale=colorscale)
+def _checked(z, x_labels, y_labels) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float32)
+    if z.shape != (len(y_labels), len(x_labels)):
+        raise ValueError(f"z has shape {z.shape}, labels give ({len(y_labels)}, {len(x_labels)})")
+    return z
 
 
-def gates(mu: np.ndarray, *, step: Optional[int] = None, title: str = "gates μ: retain / write") -> go.Figure:
-    """(N, 3) gates (a softmax: the three sum to 1 at every step) as stacked areas."""
-    mu = np.asarray(mu, dtype=np.float32)
+def _top(zs, signed: bool) -> float:
+    """The colour range's upper end over maps ``zs`` (at least a hair above 0)."""
+    return max(max(float((np.abs(z) if signed else z).max(initial=0.0)) for z in zs), 1e-6)
+
+
+def _has_words(x_labels, y_labels) -> bool:
+    return list(x_labels) != index_labels(len(x_labels)) or list(y_labels) != index_labels(len(y_labels))
+
+
+def _custom(x_labels, y_labels) -> dict:
+    """Per-cell (x label, y label) for the hover, only where a label is not its position."""
+    if not _has_words(x_labels, y_labels):
+        return {}
+    return dict(customdata=np.dstack(np.meshgrid(np.asarray(x_labels, dtype=object),
+                                                 np.asarray(y_labels, dtype=object))))
+
+
+# ------------------------------------------------------------ multi-panel figures
+
+@dataclass(frozen=True)
+class Map:
+    """One heatmap panel: ``z`` (len(y_labels), len(x_labels)), its axes, and the step it
+    marks: a column (``step_axis`` "x", time read left to right) or a row ("y", a query)."""
+    title: str
+    z: np.ndarray
+    x_labels: Sequence[str]
+    y_labels: Sequence[str]
+    x_title: str
+    y_title: str
+    scale: str = "weight"                 # a key of SCALES; maps of one scale share a colour bar
+    step: Optional[int] = None
+    step_axis: str = "x"
+    step_name: str = "step"               # the marker reads "<step_name> K"
+    y_reversed: bool = False
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The (steps, 3) gates μ (a softmax per step, Eq. 9-10) as stacked areas."""
+    title: str
+    mu: np.ndarray
+
+
+def _refs(fig: go.Figure, row: int, col: int) -> tuple[str, str]:
+    """("x2", "y2")-style references of a subplot's axes."""
+    sub = fig.get_subplot(row, col)
+    return sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+
+
+def _mark(fig: go.Figure, step: int, *, axis: str, row: int, col: int, label: Optional[str]) -> None:
+    """The current step as a dotted line across one panel (a shape: no trace to hover),
+    labelled inside the panel: at the top of a vertical line, at the left of a horizontal one
+    (the right side belongs to the colour bar)."""
+    line = dict(color=MARKER_COLOUR, width=3, dash="dot")
+    xr, yr = _refs(fig, row, col)
+    if axis == "x":
+        fig.add_shape(type="line", name=STEP_MARK, x0=step, x1=step, xref=xr, y0=0, y1=1, yref=f"{yr} domain",
+                      line=line)
+        pos = dict(x=step, xref=xr, y=1.0, yref=f"{yr} domain", yanchor="top")
+    else:
+        fig.add_shape(type="line", name=STEP_MARK, y0=step, y1=step, yref=yr, x0=0, x1=1, xref=f"{xr} domain",
+                      line=line)
+        pos = dict(x=0.0, xref=f"{xr} domain", xanchor="left", y=step, yref=yr, yanchor="bottom")
+    if label:
+        fig.add_annotation(text=label, showarrow=False, font=dict(color=MARKER_COLOUR, size=12),
+                           bgcolor="rgba(255,255,255,0.75)", **pos)
+
+
+def _check_step(m: Map, z: np.ndarray) -> None:
+    n = z.shape[1] if m.step_axis == "x" else z.shape[0]
+    if not 0 <= m.step < n:
+        raise ValueError(f"{m.title}: step {m.step} is outside 0..{n - 1}")
+
+
+def _add_map(fig: go.Figure, m: Map, *, row: int, col: int, coloraxis: str, x_title: bool = True) -> None:
+    z = _checked(m.z, m.x_labels, m.y_labels)
+    fig.add_trace(go.Heatmap(z=z, x=np.arange(z.shape[1]), y=np.arange(z.shape[0]), name=m.title,
+                             coloraxis=coloraxis, **_custom(m.x_labels, m.y_labels),
+                             hovertemplate=_hover(m.x_title, m.y_title, SCALES[m.scale][2],
+                                                  _has_words(m.x_labels, m.y_labels))),
+                  row=row, col=col)
+    fig.update_xaxes(title_text=m.x_title if x_title else None, title_standoff=4, showticklabels=True,
+                     row=row, col=col, **_ticks(m.x_labels))
+    fig.update_yaxes(title_text=m.y_title, autorange="reversed" if m.y_reversed else True,
+                     row=row, col=col, **_ticks(m.y_labels))
+    if m.step is not None:
+        _check_step(m, z)
+        _mark(fig, m.step, axis=m.step_axis, row=row, col=col, label=step_text(m.step, m.step_name))
+
+
+def _colour_axes(maps: Sequence[Map]) -> dict[str, str]:
+    """scale -> the figure's colour axis for it ("coloraxis", "coloraxis2", ...), in the
+    order the scales first appear among ``maps``."""
+    scales = list(dict.fromkeys(m.scale for m in maps))
+    return {k: "coloraxis" if i == 0 else f"coloraxis{i + 1}" for i, k in enumerate(scales)}
+
+
+def _colour_bars(fig: go.Figure, maps: Sequence[Map], rows: dict[str, list[int]]) -> None:
+    """One colour bar per scale, beside the rows ``rows[scale]`` (0-based); its range
+    covers every map of that scale (read and write weights on one footing)."""
+    for scale, axis in _colour_axes(maps).items():
+        colours, signed, name = SCALES[scale]
+        top = _top([np.asarray(m.z, np.float32) for m in maps if m.scale == scale], signed)
+        domains = [fig.get_subplot(r + 1, 1).yaxis.domain for r in rows[scale]]
+        lo, hi = min(d[0] for d in domains), max(d[1] for d in domains)
+        fig.update_layout({axis: dict(
+            colorscale=colours, cmin=-top if signed else 0.0, cmax=top,
+            colorbar=dict(title=dict(text=name, side="right"), thickness=12, len=hi - lo, y=(lo + hi) / 2,
+                          yanchor="middle", x=1.01))})
+
+
+def _grid(n_rows: int, n_cols: int, heights_px: Sequence[float], titles: Sequence[str], *, gap_px: int,
+          shared_x: bool, h_gap: float = 0.12) -> go.Figure:
+    """An empty subplot grid whose rows are ``heights_px`` tall with ``gap_px`` between
+    them (room for a subplot title and tick labels)."""
+    top, bottom = 36, 46
+    total = int(sum(heights_px) + gap_px * (n_rows - 1) + top + bottom)
+    fig = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes=shared_x, subplot_titles=list(titles),
+                        row_heights=list(heights_px), vertical_spacing=gap_px / (total - top - bottom),
+                        horizontal_spacing=h_gap)
+    # Subplot titles sit left-aligned over their panel, like a figure title (make_subplots
+    # makes one annotation per non-empty title, in row-major order).
+    cells = [divmod(i, n_cols) for i, t in enumerate(titles) if t]
+    for ann, (r, c) in zip(fig.layout.annotations, cells):
+        ann.update(x=fig.get_subplot(r + 1, c + 1).xaxis.domain[0], xanchor="left", font=dict(size=13))
+    fig.update_layout(height=total, margin=dict(l=60, r=20, t=top, b=bottom), uirevision="keep",
+                      showlegend=False)
+    return fig
+
+
+def _map_height(rows: int, *, lo: int, hi: int, per_row: float, base: int) -> float:
+    return float(max(lo, min(hi, base + per_row * rows)))
+
+
+def steps_figure(panels: Sequence[Map | Gates], *, step: Optional[int], step_name: str,
+                 step_labels: Sequence[str], marker_name: str = "step") -> go.Figure:
+    """Panels over the same steps (frames or words) stacked in one column, steps on x
+    (time reads left to right, a step lines up down the column), the step marked in every
+    panel and labelled once, in the top one. Shared by the visual memory (steps = frames)
+    and the textual memory (steps = words): the same picture, different steps."""
+    n = len(step_labels)
+    if step is not None and not 0 <= step < n:
+        raise ValueError(f"step {step} is outside 0..{n - 1}")
+    heights = [130.0 if isinstance(p, Gates) else _map_height(len(p.y_labels), lo=110, hi=220, per_row=14, base=40)
+               for p in panels]
+    fig = _grid(len(panels), 1, heights, [p.title for p in panels], gap_px=64, shared_x=True)
+    maps = [p for p in panels if isinstance(p, Map)]
+    axes = _colour_axes(maps)
+    rows: dict[str, list[int]] = {}
+    for r, p in enumerate(panels):
+        if isinstance(p, Gates):
+            _add_gates(fig, p, row=r + 1, step_name=step_name, step_labels=step_labels)
+        else:
+            if np.shape(p.z)[1] != n:
+                raise ValueError(f"{p.title}: {np.shape(p.z)[1]} steps, the axis has {n}")
+            rows.setdefault(p.scale, []).append(r)
+            _add_map(fig, p, row=r + 1, col=1, coloraxis=axes[p.scale], x_title=r == len(panels) - 1)
+        if step is not None:
+            _mark(fig, step, axis="x", row=r + 1, col=1, label=step_text(step, marker_name) if r == 0 else None)
+    fig.update_xaxes(range=[-0.5, n - 0.5])
+    _colour_bars(fig, maps, rows)
+    return fig
+
+
+def _add_gates(fig: go.Figure, g: Gates, *, row: int, step_name: str, step_labels: Sequence[str]) -> None:
+    mu = np.asarray(g.mu, dtype=np.float32)
     if mu.ndim != 2 or mu.shape[1] != 3:
         raise ValueError(f"gates must be (N, 3), got {mu.shape}")
     x = np.arange(mu.shape[0])
-    fig = go.Figure()
-    colours = ("#636efa", "#ef553b", "#00cc96")
     for j, name in enumerate(GATE_NAMES):
         fig.add_trace(go.Scatter(x=x, y=mu[:, j], name=name, mode="lines", stackgroup="mu",
-                                 line=dict(width=0.5, color=colours[j]),
-                                 hovertemplate=f"frame %{{x}}<br>{name} %{{y:.3f}}<extra></extra>"))
-    fig.update_xaxes(title_text="frame", **_ticks([str(i) for i in x]))
-    fig.update_yaxes(title_text="gate", range=[0, 1])
-    fig.update_layout(legend=dict(orientation="h", y=-0.3))
-    if step is not None:
-        _mark(fig, step, axis="x", extent=(0.0, 1.0))
-    return _layout(fig, title=title, height=320)
+                                 line=dict(width=0.5, color=GATE_COLOURS[j]),
+                                 hovertemplate=f"{step_name} %{{x}}<br>{name} %{{y:.3f}}<extra></extra>"),
+                      row=row, col=1)
+    fig.update_yaxes(title_text="gate", range=[0, 1], row=row, col=1)
+    fig.update_xaxes(showticklabels=True, row=row, col=1, **_ticks(step_labels))
+    # The gate names, in their colours, where a legend would crowd the colour bars.
+    xr, yr = _refs(fig, row, 1)
+    names = " · ".join(f'<span style="color:{c}">■ {n}</span>' for n, c in zip(GATE_NAMES, GATE_COLOURS))
+    fig.add_annotation(text=names, showarrow=False, x=1.0, xref=f"{xr} domain", xanchor="right", y=1.0,
+                       yref=f"{yr} domain", yanchor="bottom", font=dict(size=11))
 
 
-# ------------------------------------------------------------------------ attention
+def visual_memory(read: np.ndarray, write_app: np.ndarray, write_mot: np.ndarray, gates_mu: np.ndarray,
+                  norms: np.ndarray, *, step: Optional[int]) -> go.Figure:
+    """The visual memory over the frames (Eq. 1-10) in one figure: read weights β,
+    appearance/motion write weights αᵃ/αᵐ (each (N, S)), gates μ (N, 3) and the slot
+    norms ‖M_t‖ after each step (N, S)."""
+    n, s = np.asarray(read).shape
+    fr, slots = index_labels(n), index_labels(s)
+
+    def m(title, w, scale="weight"):
+        return Map(title, np.asarray(w).T, fr, slots, "frame", "memory slot", scale=scale)
+    return steps_figure([m("read weights β  [N×S]", read), m("appearance write weights αᵃ  [N×S]", write_app),
+                         m("motion write weights αᵐ  [N×S]", write_mot), Gates("gates μ: retain / write", gates_mu),
+                         m("memory contents: ‖M_t[slot]‖ after each step", norms, "norm")],
+                        step=step, step_name="frame", step_labels=fr)
+
+
+def text_memory(read: np.ndarray, write: np.ndarray, norms: np.ndarray, *, words: Sequence[str],
+                word: Optional[int]) -> go.Figure:
+    """The textual memory over the question's words (Eq. 11-16) in one figure: read βᵠ,
+    write α (each (T, S)) and the slot norms ‖Mᵠ_t‖ after each word (T, S)."""
+    words = [str(w) for w in words]
+    slots = index_labels(np.asarray(read).shape[1])
+
+    def m(title, w, scale="weight"):
+        return Map(title, np.asarray(w).T, words, slots, "word", "memory slot", scale=scale)
+    return steps_figure([m("read weights βᵠ  [T×S]", read), m("write weights α  [T×S]", write),
+                         m("memory contents: ‖Mᵠ_t[slot]‖ after each word", norms, "norm")],
+                        step=word, step_name="word", step_labels=words, marker_name="word")
+
+
+def attention_maps(maps: dict[str, Optional[np.ndarray]], *, n_frames: int, words: Sequence[str], step: int,
+                   word: int) -> list[Map]:
+    """The self-/co-attention maps (Eq. 17-22) that a variant has, as panels; ``maps`` holds
+    the trace's fields (None where the variant lacks the part), cut to N frames and T words.
+    Rows are queries (top to bottom, as a matrix reads); the marked row is the current
+    frame (or word, for text self-attention)."""
+    words = [str(w) for w in words]
+    fr = index_labels(n_frames)
+    specs = {
+        "video_self_attn": ("video self-attention  [N×N]", fr, fr, "query frame", "key frame", "attention", "step"),
+        "text_self_attn": ("text self-attention  [T×T]", words, words, "query word", "key word", "attention", "word"),
+        "v2t_attn": ("video-to-text co-attention (A)  [N×T]", fr, words, "frame", "word", "attention", "step"),
+        "t2v_attn": ("text-to-video co-attention (Bv)  [N×N]", fr, fr, "query frame", "key frame", "attention",
+                     "step"),
+        "affinity": ("affinity Sm  [N×T]", fr, words, "frame", "word", "affinity", "step"),
+    }
+    out = []
+    for key, (title, rows, cols, row_title, col_title, scale, name) in specs.items():
+        if maps.get(key) is None:
+            continue
+        out.append(Map(title, np.asarray(maps[key])[:len(rows), :len(cols)], cols, rows, col_title, row_title,
+                       scale=scale, step=word if name == "word" else step, step_axis="y", step_name=name,
+                       y_reversed=True))
+    return out
+
+
+def attention_figure(maps: Sequence[Map], *, cols: int = 2) -> go.Figure:
+    """Attention maps in a grid of ``cols`` columns, each with its own axes and marked
+    query row. Softmax maps share one colour bar; a signed map (the affinity) starts a row
+    of its own so that its colour bar sits beside it alone."""
+    if not maps:
+        raise ValueError("no attention map to draw")
+    grid: list[list[Map]] = []
+    for m in maps:
+        if not grid or len(grid[-1]) == cols or SCALES[m.scale][1] or SCALES[grid[-1][-1].scale][1]:
+            grid.append([])
+        grid[-1].append(m)
+    heights = [max(_map_height(len(m.y_labels), lo=220, hi=420, per_row=10, base=80) for m in row) for row in grid]
+    titles = [(row[c].title if c < len(row) else "") for row in grid for c in range(cols)]
+    fig = _grid(len(grid), cols, heights, titles, gap_px=90, shared_x=False)
+    axes = _colour_axes(maps)
+    rows: dict[str, list[int]] = {}
+    for r, row in enumerate(grid):
+        for c, m in enumerate(row):
+            rows.setdefault(m.scale, [r])     # a colour bar beside the first row of its scale
+            _add_map(fig, m, row=r + 1, col=c + 1, coloraxis=axes[m.scale])
+    _colour_bars(fig, maps, rows)
+    return fig
+
 
 def attention_map(z: np.ndarray, *, rows: Sequence[str], cols: Sequence[str], row_title: str, col_title: str,
-                  title: str, step: Optional[int] = None, colorscale: str = "Blues",
-                  value_name: str = "attention", signed: bool = False) -> go.Figure:
-    """An attention map, rows = queries (top to bottom, as a matrix reads), cols = keys;
-    ``step`` marks a query row (the current frame or word)."""
+                  title: str, colorscale: str = "Blues", value_name: str = "attention",
+                  signed: bool = False) -> go.Figure:
+    """One map with rows = queries (top to bottom, as a matrix reads), cols = keys."""
     return heatmap(z, x_labels=cols, y_labels=rows, x_title=col_title, y_title=row_title, title=title,
-                   step=step, step_axis="y", y_reversed=True, colorscale=colorscale, value_name=value_name,
-                   signed=signed, height=max(300, min(640, 110 + 16 * len(rows))))
+                   y_reversed=True, colorscale=colorscale, value_name=value_name, signed=signed,
+                   height=max(300, min(640, 110 + 16 * len(rows))))
 
 
 # ------------------------------------------------------------------------- frames
@@ -150,6 +385,14 @@ def frames_png(frames: np.ndarray, height: int = 72) -> tuple[str, int]:
     buf = io.BytesIO()
     strip.save(buf, format="PNG", optimize=False)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), tw
+
+
+def enlarge(frame: np.ndarray, side: int = 256) -> np.ndarray:
+    """One (H, W, 3) frame scaled up by a whole factor until its short side reaches
+    ``side``, pixel for pixel (a 32-pixel frame stays sharp instead of blurring)."""
+    frame = np.asarray(frame, dtype=np.uint8)
+    k = max(1, side // max(1, min(frame.shape[:2])))
+    return frame.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else frame
 
 
 def frame_strip(frames: Optional[np.ndarray], *, step: Optional[int], weights: np.ndarray,
@@ -177,7 +420,7 @@ def frame_strip(frames: Optional[np.ndarray], *, step: Optional[int], weights: n
                   row=bar_row, col=1)
     fig.update_yaxes(title_text="weight", row=bar_row, col=1)
     fig.update_xaxes(title_text="frame", range=[-0.5, n - 0.5], row=bar_row, col=1,
-                     **_ticks([str(i) for i in range(n)]))
+                     **_ticks(index_labels(n)))
     if step is not None:
         fig.add_annotation(text=step_text(step), x=step, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                            font=dict(color=MARKER_COLOUR, size=12))
@@ -258,7 +501,7 @@ def attribution_strips(strips: dict[str, np.ndarray], *, frames: Optional[np.nda
     fig.update_layout(coloraxis=dict(colorscale="RdBu_r", cmin=-top, cmax=top,
                                      colorbar=dict(title=dict(text=value_name, side="right"), thickness=12)))
     fig.update_xaxes(range=[-0.5, n - 0.5])
-    fig.update_xaxes(title_text="frame", row=rows, col=1, **_ticks([str(i) for i in range(n)]))
+    fig.update_xaxes(title_text="frame", row=rows, col=1, **_ticks(index_labels(n)))
     return _layout(fig, title=title, height=(150 if has_frames else 60) + 70 * len(names))
 
 

@@ -34,7 +34,7 @@ def _shift(key: str, delta: int, n: int) -> None:
 
 def _absent(part: str, variant: Optional[str]) -> None:
     where = f"The variant {variant}" if variant else "This checkpoint"
-    st.info(f"{where} has no {part} (Table 1 ablation), so there is nothing to draw here.", icon=":material/block:")
+    st.info(f"{where} has no {part} (Table 1 ablation), so there is no map of it here.", icon=":material/block:")
 
 
 def verdict(ex, truth: Optional[str]) -> tuple[bool | None, str]:
@@ -136,11 +136,20 @@ def step_controls(N: int) -> None:
 
 
 def frames_section(trace, frames, note: str, step: int) -> None:
+    """The current step's frame, large, beside the strip of all frames over their attention."""
     weights, source = frame_weights(trace)
     if note:
         st.caption(note)
-    st.plotly_chart(figures.frame_strip(frames, step=step, weights=weights, weight_name=source,
-                                        n_frames=len(weights)), key="frame_strip", config=CHART)
+    if frames is None:
+        st.plotly_chart(figures.frame_strip(None, step=step, weights=weights, weight_name=source,
+                                            n_frames=len(weights)), key="frame_strip", config=CHART)
+        return
+    big, strip = st.columns([1, 4], vertical_alignment="center")
+    big.image(figures.enlarge(frames[step]), caption=f"frame {step} (step {step}), attention {weights[step]:.3f}",
+              width="stretch")
+    with strip:
+        st.plotly_chart(figures.frame_strip(frames, step=step, weights=weights, weight_name=source,
+                                            n_frames=len(weights)), key="frame_strip", config=CHART)
 
 
 def visual_section(*, trace, step: int, variant: Optional[str], **_) -> None:
@@ -148,19 +157,9 @@ def visual_section(*, trace, step: int, variant: Optional[str], **_) -> None:
     if trace.visual_read is None:
         _absent("visual memory (a video-free baseline)", variant)
         return
-    c1, c2 = st.columns(2)
-    with c1:
-        st.plotly_chart(figures.memory_over_steps(trace.visual_read, title="read weights β  [N×S]", step=step),
-                        key="v_read", config=CHART)
-        st.plotly_chart(figures.memory_over_steps(trace.visual_write_app, title="appearance write weights αᵃ  [N×S]",
-                                                  step=step), key="v_write_a", config=CHART)
-    with c2:
-        st.plotly_chart(figures.gates(trace.visual_gates, step=step), key="v_gates", config=CHART)
-        st.plotly_chart(figures.memory_over_steps(trace.visual_write_mot, title="motion write weights αᵐ  [N×S]",
-                                                  step=step), key="v_write_m", config=CHART)
-    st.plotly_chart(figures.memory_over_steps(trace.visual_memory_norm, title="memory contents: ‖M_t[slot]‖ after each step",
-                                              step=step, value_name="norm", colorscale="Magma"),
-                    key="v_norm", config=CHART)
+    st.plotly_chart(figures.visual_memory(trace.visual_read, trace.visual_write_app, trace.visual_write_mot,
+                                          trace.visual_gates, trace.visual_memory_norm, step=step),
+                    key="visual_memory", config=CHART)
 
 
 def text_section(*, trace, words: list[str], **_) -> None:
@@ -169,46 +168,21 @@ def text_section(*, trace, words: list[str], **_) -> None:
     if T > 1:
         st.select_slider("Word step", options=list(range(T)), format_func=lambda i: f"{i}: {words[i]}",
                          **state.bind("word"))
-    w = int(st.session_state["word"])
-    labels = [f"{w_}" for w_ in words]
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(figures.memory_over_steps(trace.text_read[:T], title="read weights βᵠ  [T×S]", step=w,
-                                              step_name="word", step_labels=labels), key="t_read", config=CHART)
-    c2.plotly_chart(figures.memory_over_steps(trace.text_write[:T], title="write weights α  [T×S]", step=w,
-                                              step_name="word", step_labels=labels), key="t_write", config=CHART)
-    st.plotly_chart(figures.memory_over_steps(trace.text_memory_norm[:T], title="memory contents: ‖Mᵠ_t[slot]‖ after each word",
-                                              step=w, step_name="word", step_labels=labels, value_name="norm",
-                                              colorscale="Magma"), key="t_norm", config=CHART)
+    st.plotly_chart(figures.text_memory(trace.text_read[:T], trace.text_write[:T], trace.text_memory_norm[:T],
+                                        words=words, word=int(st.session_state["word"])),
+                    key="text_memory", config=CHART)
 
 
 def attention_section(*, trace, words: list[str], step: int, variant: Optional[str]) -> None:
     st.caption("Self- and co-attention (Eq. 17-22); rows are queries, the marked row is the current frame or word.")
-    T = len(words)
-    N = int(trace.video_mask.shape[0])
-    fr = [str(i) for i in range(N)]
-    w = int(st.session_state["word"])
-    specs = {
-        "video_self_attn": dict(rows=fr, cols=fr, row_title="query frame", col_title="key frame",
-                                title="video self-attention  [N×N]", step=step),
-        "text_self_attn": dict(rows=words, cols=words, row_title="query word", col_title="key word",
-                               title="text self-attention  [T×T]", step=w),
-        "affinity": dict(rows=fr, cols=words, row_title="frame", col_title="word", title="affinity Sm  [N×T]",
-                         step=step, colorscale="RdBu_r", value_name="affinity", signed=True),
-        "v2t_attn": dict(rows=fr, cols=words, row_title="frame", col_title="word",
-                         title="video-to-text co-attention (A)  [N×T]", step=step),
-        "t2v_attn": dict(rows=fr, cols=fr, row_title="query frame", col_title="key frame",
-                         title="text-to-video co-attention (Bv)  [N×N]", step=step),
-    }
-    cols = st.columns(2)
-    for i, (name, spec) in enumerate(specs.items()):
-        with cols[i % 2]:
-            m = getattr(trace, name)
-            if m is None:
-                _absent(ATTENTION[name], variant)
-                continue
-            m = np.asarray(m)
-            m = m[:N, :T] if name in ("affinity", "v2t_attn") else (m[:T, :T] if name == "text_self_attn" else m)
-            st.plotly_chart(figures.attention_map(m, **spec), key=f"att_{name}", config=CHART)
+    for name, part in ATTENTION.items():
+        if getattr(trace, name) is None:
+            _absent(part, variant)
+    maps = figures.attention_maps({name: getattr(trace, name) for name in ATTENTION},
+                                  n_frames=int(trace.video_mask.shape[0]), words=words, step=step,
+                                  word=int(st.session_state["word"]))
+    if maps:
+        st.plotly_chart(figures.attention_figure(maps), key="attention", config=CHART)
 
 
 def current_question():

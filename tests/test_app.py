@@ -45,14 +45,32 @@ def charts(at) -> list[dict]:
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
+def titles(spec: dict) -> list[str]:
+    """A chart's title and its panels' titles (subplot titles are paper-anchored annotations)."""
+    lay = spec["layout"]
+    return [lay.get("title", {}).get("text", "")] + [a["text"] for a in lay.get("annotations", [])
+                                                      if a.get("xref") == "paper" and a.get("text")]
+
+
 def chart(at, title_start: str) -> dict:
-    found = [c for c in charts(at) if c["layout"].get("title", {}).get("text", "").startswith(title_start)]
-    assert found, f"no chart titled '{title_start}...': {[c['layout'].get('title', {}).get('text') for c in charts(at)]}"
+    """The chart with a title or panel title starting with ``title_start``."""
+    found = [c for c in charts(at) if any(t.startswith(title_start) for t in titles(c))]
+    assert found, f"no chart titled '{title_start}...': {[titles(c) for c in charts(at)]}"
     return found[0]
 
 
+def panel(spec: dict, title_start: str) -> tuple[dict, dict, dict]:
+    """(heatmap trace, its x axis, its y axis) of the panel titled ``title_start``."""
+    (trace,) = [d for d in spec["data"] if d.get("name", "").startswith(title_start)]
+
+    def axis(ref: str) -> dict:               # "x3" -> layout["xaxis3"], "x" -> layout["xaxis"]
+        return spec["layout"][ref[0] + "axis" + ref[1:]]
+    return trace, axis(trace.get("xaxis", "x")), axis(trace.get("yaxis", "y"))
+
+
 def step_marks(spec: dict) -> list[str]:
-    return [a["text"] for a in spec["layout"].get("annotations", []) if a.get("text", "").startswith("step ")]
+    """The distinct "step K" labels of a chart's current-step markers."""
+    return sorted({a["text"] for a in spec["layout"].get("annotations", []) if a.get("text", "").startswith("step ")})
 
 
 def texts(at) -> str:
@@ -89,12 +107,12 @@ def test_inspector_opens_on_a_question_with_every_map(checkpoints_root, monkeypa
     section(at, "Attention")
     for title in ("video self-attention", "text self-attention", "affinity Sm", "video-to-text", "text-to-video"):
         chart(at, title)
-    assert not [c for c in charts(at) if c["layout"]["title"]["text"].startswith("read weights β ")], \
+    assert not [c for c in charts(at) if any(t.startswith("read weights β ") for t in titles(c))], \
         "a closed tab was drawn"
     assert_no_traceback(at)
-    att = chart(at, "affinity Sm")
-    assert att["layout"]["xaxis"]["title"]["text"] == "word"
-    assert "object" in att["layout"]["xaxis"]["ticktext"]
+    _, x, y = panel(chart(at, "affinity Sm"), "affinity Sm")
+    assert x["title"]["text"] == "word" and y["title"]["text"] == "frame"
+    assert "object" in x["ticktext"]
     assert at.query_params["qid"] == [qid] or at.query_params["qid"] == qid
 
 
@@ -172,10 +190,10 @@ def test_multiple_choice_row_selector_switches_the_maps(checkpoints_root, monkey
     section(at, "Textual memory")
     radio = at.radio(key="w_row")
     assert len(radio.options) == 5 and "(predicted)" in radio.options[radio.index]
-    before = chart(at, "read weights βᵠ")["layout"]["xaxis"]["ticktext"]
+    before = panel(chart(at, "read weights βᵠ"), "read weights βᵠ")[1]["ticktext"]
     other = (radio.index + 1) % 5
     radio.set_value(other).run()
-    after = chart(at, "read weights βᵠ")["layout"]["xaxis"]["ticktext"]
+    after = panel(chart(at, "read weights βᵠ"), "read weights βᵠ")[1]["ticktext"]
     assert before[-1] != after[-1]           # the candidate word at the end of the row changed
     assert_no_traceback(at)
 
@@ -183,14 +201,13 @@ def test_multiple_choice_row_selector_switches_the_maps(checkpoints_root, monkey
 def test_ablation_says_which_parts_it_lacks(checkpoints_root, monkeypatch):
     at = open_app(checkpoints_root, monkeypatch, ckpt="tiny/action/Mv+Mt")
     assert_no_traceback(at)
-    assert any(c["layout"]["title"]["text"].startswith("read weights β") for c in charts(at))
+    chart(at, "read weights β")
     section(at, "Attention")
     info = "\n".join(i.value for i in at.info)
     for part in ("video self-attention", "text self-attention", "video-to-text co-attention",
                  "text-to-video co-attention"):
         assert f"has no {part}" in info
-    titles = [c["layout"].get("title", {}).get("text", "") for c in charts(at)]
-    assert not any(t.startswith("video self-attention") for t in titles)
+    assert not any(t.startswith("video self-attention") for c in charts(at) for t in titles(c))
 
 
 def test_missing_video_file_shows_frame_indices_with_a_note(checkpoints_root, monkeypatch):

@@ -123,13 +123,23 @@ def wait_ready(page) -> None:
 
 
 def chart(page, title: str):
-    """The plotly chart whose title starts with ``title`` (regex-escaped)."""
+    """The plotly chart with a title or a panel title (a subplot title is an annotation)
+    that starts with ``title``."""
     return page.locator('[data-testid="stPlotlyChart"]').filter(
-        has=page.locator(".gtitle", has_text=re.compile("^" + re.escape(title))))
+        has=page.locator(".gtitle, .annotation-text", has_text=re.compile("^" + re.escape(title))))
 
 
-def marker(page, title: str) -> str:
-    return chart(page, title).locator(".annotation-text").first.text_content()
+def marker(page, title: str, name: str = "step"):
+    """The first "step K" (or "word K") label of the current-step marker in that chart."""
+    return chart(page, title).locator(".annotation-text", has_text=re.compile(rf"^{name} \d+$")).first
+
+
+def settle(page) -> None:
+    """Until the app is idle, every chart on the page is drawn and the browser has painted."""
+    page.wait_for_selector(IDLE)
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                                       .every(c => c.querySelector('.main-svg'))""")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
 def screenshot(page, name: str) -> None:
@@ -143,56 +153,87 @@ def screenshot(page, name: str) -> None:
 
 
 READ = "read weights β  [N×S]"
+VISUAL = (READ, "appearance write weights αᵃ", "motion write weights αᵐ", "gates μ", "memory contents: ‖M_t")
+TEXTUAL = ("read weights βᵠ", "write weights α  [T×S]", "memory contents: ‖Mᵠ")
+ATTENTION = ("video self-attention", "text self-attention", "affinity Sm", "video-to-text", "text-to-video")
+# Heatmaps per tab (the gates are areas): a drawn heatmap is an <image> in its layer.
+HEATMAPS = {"Visual memory": 4, "Textual memory": 3, "Attention": 5}
+
+
+def read_map(page):
+    return chart(page, READ).locator(".heatmaplayer image")
 
 
 def test_cold_start_maps_and_the_step_marker(server, page):
     t = time.monotonic()
     page.goto(server["base"] + "/?ckpt=tiny/action/Attvt-all")
-    page.wait_for_selector(MAP)
+    read_map(page).first.wait_for()
     log_timing("cold start: browser open to first map (model loaded in this session)", time.monotonic() - t)
     log_timing("cold start: server launch to first map", time.monotonic() - server["t0"])
-    wait_ready(page)
-    expect(chart(page, READ)).to_have_count(1)
-    assert page.locator(MAP).count() >= 7
-    assert page.locator('[data-testid="stPlotlyChart"] .heatmaplayer image').count() >= 4
-    for title in ("gates μ", "frames and their attention", "memory contents"):
+    settle(page)
+    log_timing("cold start: browser open until every chart is drawn", time.monotonic() - t)
+    for title in (*VISUAL, "frames and their attention", "candidates"):
         expect(chart(page, title)).to_have_count(1)
-    assert marker(page, READ) == "step 0"
+    expect(read_map(page)).to_have_count(HEATMAPS["Visual memory"])
+    expect(page.locator('[data-testid="stImage"] img')).to_have_count(1)        # the current frame, large
+    expect(page.get_by_text("frame 0 (step 0)")).to_have_count(1)
+    assert marker(page, READ).text_content() == "step 0"
     screenshot(page, "inspector_visual_memory")
 
     slider = page.get_by_role("slider", name="Step (frame)")
     slider.focus()
+    t = time.monotonic()
     slider.press("ArrowRight")
-    expect(chart(page, READ).locator(".annotation-text").first).to_have_text("step 1")
+    expect(marker(page, READ)).to_have_text("step 1")
+    settle(page)
+    log_timing("step move until the marker shows", time.monotonic() - t)
     slider.press("ArrowRight")
-    expect(chart(page, READ).locator(".annotation-text").first).to_have_text("step 2")
+    expect(marker(page, READ)).to_have_text("step 2")
     page.get_by_role("button", name="next ▶").click()
-    expect(chart(page, READ).locator(".annotation-text").first).to_have_text("step 3")
+    expect(marker(page, READ)).to_have_text("step 3")
+    expect(page.get_by_text("frame 3 (step 3)")).to_have_count(1)
     assert "step=3" in page.url
 
     page.get_by_role("tab", name="Attention").click()
-    for title in ("video self-attention", "text self-attention", "affinity Sm", "video-to-text", "text-to-video"):
+    for title in ATTENTION:
         expect(chart(page, title)).to_have_count(1)
-    expect(chart(page, "video self-attention").locator(".annotation-text").first).to_have_text("step 3")
-    wait_ready(page)
+    expect(marker(page, "video self-attention")).to_have_text("step 3")
+    expect(marker(page, "text self-attention", "word")).to_have_text("word 0")
+    settle(page)
     screenshot(page, "inspector_attention")
     page.get_by_role("tab", name="Textual memory").click()
     expect(chart(page, "read weights βᵠ")).to_have_count(1)
-    wait_ready(page)
+    settle(page)
     screenshot(page, "inspector_textual_memory")
+
+
+@pytest.mark.parametrize("ckpt", ["tiny/action/Attvt-all", "tiny/count/Attvt-all", "tiny/frameqa/Attvt-all"])
+def test_every_map_renders_for_each_kind_of_question(server, page, ckpt):
+    """Multiple choice, count and open-ended: every panel of every tab is drawn, titled."""
+    page.goto(server["base"] + f"/?ckpt={ckpt}")
+    settle(page)
+    for tab, titles in (("Visual memory", VISUAL), ("Textual memory", TEXTUAL), ("Attention", ATTENTION)):
+        page.get_by_role("tab", name=tab).click()
+        for title in titles:
+            expect(chart(page, title)).to_have_count(1)
+        expect(chart(page, titles[0]).locator(".heatmaplayer image")).to_have_count(HEATMAPS[tab])
+        expect(chart(page, titles[0]).locator('text[class^="x"][class$="title"]')).not_to_have_count(0)
+        settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_play_advances_the_step(server, page):
     page.goto(server["base"] + "/?ckpt=tiny/count/Attvt-all&step=0")
     wait_ready(page)
     page.get_by_text("play", exact=True).click()
-    expect(chart(page, READ).locator(".annotation-text").first).to_have_text(re.compile(r"step [12]"), timeout=20_000)
+    expect(marker(page, READ)).to_have_text(re.compile(r"step [12]"), timeout=20_000)
     page.get_by_text("play", exact=True).click()
 
 
 def test_switching_question(server, page):
     page.goto(server["base"] + "/?ckpt=tiny/action/Attvt-all")
     wait_ready(page)
+    settle(page)
     box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Question (")
     options_seen = []
     for target in ("ACTION7", "ACTION11"):
@@ -202,8 +243,7 @@ def test_switching_question(server, page):
         t = time.monotonic()
         option.click()
         page.wait_for_selector(f'text=question {target} ·')
-        page.wait_for_selector(IDLE)
-        page.wait_for_selector(MAP)
+        settle(page)
         log_timing(f"switch question to {target} (new forward pass) until its maps show", time.monotonic() - t)
     assert all(options_seen)
     expect(chart(page, READ)).to_have_count(1)
@@ -213,7 +253,7 @@ def test_deep_link_restores_the_view(server, page):
     page.goto(server["base"] + "/?ckpt=tiny/count/Attvt-all&split=test&qid=COUNT11&step=2")
     wait_ready(page)
     page.wait_for_selector("text=question COUNT11 ·")
-    expect(chart(page, READ).locator(".annotation-text").first).to_have_text("step 2")
+    expect(marker(page, READ)).to_have_text("step 2")
     assert page.get_by_role("slider", name="Step (frame)").input_value() == "2"
     screenshot(page, "deep_link_count")
 

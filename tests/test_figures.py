@@ -54,42 +54,78 @@ def fake_explanation(kind: str = "open", *, attention: bool = True) -> Explanati
                        [words], fake_trace(1, attention=attention))
 
 
-def _step_traces(fig):
-    return [t for t in fig.data if t.name == figures.STEP_TRACE]
+def _step_lines(fig):
+    """(axis, position) of every current-step marker line."""
+    return [("x", sh.x0) if sh.x0 == sh.x1 and sh.xref[0] == "x" and "domain" not in sh.xref else ("y", sh.y0)
+            for sh in fig.layout.shapes if sh.name == figures.STEP_MARK]
 
 
 def _step_annotations(fig):
-    return [a.text for a in fig.layout.annotations if a.text.startswith("step ")]
+    return [a.text for a in fig.layout.annotations if a.text.startswith(("step ", "word "))]
+
+
+def _panel_titles(fig):
+    return [a.text for a in fig.layout.annotations if a.xref == "paper"]
+
+
+def _axes(fig, title):
+    """(trace, x axis, y axis) of the panel whose heatmap is named ``title``."""
+    (trace,) = [t for t in fig.data if t.name == title]
+    return trace, fig.layout[trace.xaxis.replace("x", "xaxis")], fig.layout[trace.yaxis.replace("y", "yaxis")]
+
+
+def _visual(step=3, n=N):
+    g = np.random.default_rng(1)
+    w = [_softmax(g.normal(size=(n, S))) for _ in range(3)]
+    return w, figures.visual_memory(*w, _softmax(g.normal(size=(n, 3))), np.abs(g.normal(size=(n, S))), step=step)
 
 
 # ------------------------------------------------------------------------ plotly builders
 
-def test_memory_over_steps_puts_steps_on_x_and_marks_the_step():
-    w = _softmax(np.random.default_rng(1).normal(size=(N, S)))
-    fig = figures.memory_over_steps(w, title="read weights β", step=3)
-    hm = fig.data[0]
-    assert np.asarray(hm.z).shape == (S, N)                       # slots x steps
-    np.testing.assert_allclose(np.asarray(hm.z), w.T, rtol=1e-6)
-    assert fig.layout.xaxis.title.text == "frame" and fig.layout.yaxis.title.text == "memory slot"
-    assert list(fig.layout.xaxis.ticktext) == [str(i) for i in range(N)]
-    (marker,) = _step_traces(fig)
-    assert list(marker.x) == [3, 3]                               # a vertical line at frame 3
-    assert _step_annotations(fig) == ["step 3"]
-    assert fig.layout.title.text == "read weights β"
+VISUAL_TITLES = ["read weights β  [N×S]", "appearance write weights αᵃ  [N×S]", "motion write weights αᵐ  [N×S]",
+                 "gates μ: retain / write", "memory contents: ‖M_t[slot]‖ after each step"]
+
+
+def test_visual_memory_is_one_figure_with_every_panel_over_the_frames():
+    (read, wa, wm), fig = _visual(step=3)
+    assert _panel_titles(fig) == VISUAL_TITLES
+    hm, x, y = _axes(fig, VISUAL_TITLES[0])
+    assert np.asarray(hm.z).shape == (S, N)                       # slots x steps: time reads left to right
+    np.testing.assert_allclose(np.asarray(hm.z), read.T, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(_axes(fig, VISUAL_TITLES[2])[0].z), wm.T, rtol=1e-6)
+    assert y.title.text == "memory slot" and list(x.ticktext) == [str(i) for i in range(N)]
+    assert _axes(fig, VISUAL_TITLES[4])[1].title.text == "frame"  # the bottom panel names the step axis
+    for title in VISUAL_TITLES[:3] + VISUAL_TITLES[4:]:           # every panel labels its frame indices
+        assert _axes(fig, title)[1].showticklabels is True
+    gates = [t.name for t in fig.data if t.type == "scatter"]
+    assert gates == list(figures.GATE_NAMES)
+    assert _step_lines(fig) == [("x", 3)] * 5                     # a marker line in every panel
+    assert _step_annotations(fig) == ["step 3"]                   # labelled once, at the top
+
+
+def test_weights_share_a_colour_bar_and_norms_have_their_own():
+    _, fig = _visual()
+    read, _, _ = _axes(fig, VISUAL_TITLES[0])
+    norm, _, _ = _axes(fig, VISUAL_TITLES[4])
+    assert read.coloraxis == _axes(fig, VISUAL_TITLES[1])[0].coloraxis == _axes(fig, VISUAL_TITLES[2])[0].coloraxis
+    assert norm.coloraxis != read.coloraxis
+    assert fig.layout[read.coloraxis].cmin == 0.0
+    assert fig.layout[read.coloraxis].cmax == pytest.approx(max(float(np.max(_axes(fig, t)[0].z))
+                                                                for t in VISUAL_TITLES[:3]))
 
 
 def test_marker_moves_with_the_step():
-    w = np.ones((N, S), np.float32) / S
-    a = figures.memory_over_steps(w, title="t", step=1)
-    b = figures.memory_over_steps(w, title="t", step=4)
-    assert _step_traces(a)[0].x[0] == 1 and _step_traces(b)[0].x[0] == 4
+    _, a = _visual(step=1)
+    _, b = _visual(step=4)
+    assert set(_step_lines(a)) == {("x", 1)} and set(_step_lines(b)) == {("x", 4)}
     assert _step_annotations(b) == ["step 4"]
-    assert not _step_traces(figures.memory_over_steps(w, title="t", step=None))
+    _, none = _visual(step=None)
+    assert not _step_lines(none) and not _step_annotations(none)
 
 
 def test_step_outside_the_steps_is_refused():
     with pytest.raises(ValueError, match="outside"):
-        figures.memory_over_steps(np.ones((N, S)), title="t", step=N)
+        _visual(step=N)
 
 
 def test_heatmap_checks_labels_against_shape():
@@ -97,23 +133,57 @@ def test_heatmap_checks_labels_against_shape():
         figures.heatmap(np.ones((2, 3)), x_labels=["a", "b"], y_labels=["0", "1"], x_title="x", y_title="y", title="t")
 
 
-def test_text_memory_keeps_repeated_words_as_separate_columns():
+def test_text_memory_keeps_repeated_words_as_separate_columns_and_marks_the_word():
     words = ["what", "is", "the", "red", "the"]
-    fig = figures.memory_over_steps(np.ones((5, ST)) / ST, title="read", step=2, step_name="word", step_labels=words)
-    assert list(fig.layout.xaxis.ticktext) == words               # both "the" columns present
-    assert fig.layout.xaxis.title.text == "word"
+    g = np.random.default_rng(4)
+    fig = figures.text_memory(_softmax(g.normal(size=(5, ST))), _softmax(g.normal(size=(5, ST))),
+                              np.abs(g.normal(size=(5, ST))), words=words, word=2)
+    assert _panel_titles(fig)[0].startswith("read weights βᵠ") and len(_panel_titles(fig)) == 3
+    _, x, _ = _axes(fig, _panel_titles(fig)[0])
+    assert list(x.ticktext) == words                              # both "the" columns present
+    assert _axes(fig, _panel_titles(fig)[2])[1].title.text == "word"
+    assert _step_lines(fig) == [("x", 2)] * 3 and _step_annotations(fig) == ["word 2"]
 
 
-def test_attention_map_rows_are_queries_top_to_bottom():
-    z = _softmax(np.random.default_rng(2).normal(size=(N, T)))
-    words = ["a", "b", "c", "d", "e"]
-    fig = figures.attention_map(z, rows=[str(i) for i in range(N)], cols=words, row_title="frame",
-                                col_title="word", title="v2t", step=2)
-    assert fig.layout.yaxis.autorange == "reversed"
-    assert list(fig.layout.xaxis.ticktext) == words and fig.layout.yaxis.title.text == "frame"
-    (marker,) = _step_traces(fig)
-    assert list(marker.y) == [2, 2]                               # a horizontal line at query frame 2
-    assert fig.data[0].zmin == 0.0
+def _maps(attention=True):
+    tr = fake_trace(attention=attention).row(0)
+    return figures.attention_maps({k: getattr(tr, k) for k in ("video_self_attn", "text_self_attn", "affinity",
+                                                                "v2t_attn", "t2v_attn")},
+                                  n_frames=N, words=["a", "b", "c", "d", "e"], step=2, word=1)
+
+
+def test_attention_maps_rows_are_queries_top_to_bottom_with_the_current_row_marked():
+    maps = _maps()
+    assert [m.title.split("  ")[0] for m in maps] == ["video self-attention", "text self-attention",
+                                                      "video-to-text co-attention (A)",
+                                                      "text-to-video co-attention (Bv)", "affinity Sm"]
+    fig = figures.attention_figure(maps)
+    assert _panel_titles(fig) == [m.title for m in maps]
+    hm, x, y = _axes(fig, maps[2].title)                          # video-to-text: frames x words
+    assert np.asarray(hm.z).shape == (N, T)                       # cut to the T real words
+    assert y.autorange == "reversed" and y.title.text == "frame"
+    assert list(x.ticktext) == ["a", "b", "c", "d", "e"] and x.title.text == "word"
+    assert list(_axes(fig, maps[0].title)[1].ticktext) == [str(i) for i in range(N)]
+    assert _step_lines(fig) == [("y", 2), ("y", 1), ("y", 2), ("y", 2), ("y", 2)]   # the text row is the word
+    assert sorted(_step_annotations(fig)) == ["step 2"] * 4 + ["word 1"]
+
+
+def test_affinity_is_signed_on_its_own_row_and_colour_bar():
+    maps = _maps()
+    fig = figures.attention_figure(maps)
+    aff, _, _ = _axes(fig, maps[-1].title)
+    soft, _, _ = _axes(fig, maps[0].title)
+    assert aff.coloraxis != soft.coloraxis
+    assert fig.layout[aff.coloraxis].cmin == -fig.layout[aff.coloraxis].cmax
+    assert fig.layout[soft.coloraxis].cmin == 0.0
+    assert aff.xaxis not in {t.xaxis for t in fig.data if t is not aff} and aff.xaxis == "x5"
+    assert fig.get_subplot(3, 1).xaxis.plotly_name == "xaxis5"    # row 3 holds the affinity alone
+
+
+def test_a_variant_without_attention_has_no_map():
+    assert _maps(attention=False) == []
+    with pytest.raises(ValueError, match="no attention map"):
+        figures.attention_figure([])
 
 
 def test_signed_heatmap_is_centred_on_zero():
@@ -121,23 +191,34 @@ def test_signed_heatmap_is_centred_on_zero():
     fig = figures.attention_map(z, rows=["0", "1"], cols=["a", "b"], row_title="frame", col_title="word",
                                 title="affinity", signed=True)
     assert fig.data[0].zmin == -2.0 and fig.data[0].zmax == 2.0
+    assert fig.layout.yaxis.autorange == "reversed"
 
 
-def test_many_steps_get_thinned_ticks_that_stay_true():
-    fig = figures.memory_over_steps(np.ones((100, S)) / S, title="t", step=50)
-    ticks = list(fig.layout.xaxis.tickvals)
-    assert len(ticks) <= figures.MAX_TICKS
-    assert [str(v) for v in ticks] == list(fig.layout.xaxis.ticktext)
+def test_many_frames_get_every_fifth_index_and_words_stay_all():
+    _, fig = _visual(step=20, n=35)
+    ticks = list(_axes(fig, VISUAL_TITLES[0])[1].tickvals)
+    assert ticks == list(range(0, 35, 5))
+    assert [str(v) for v in ticks] == list(_axes(fig, VISUAL_TITLES[0])[1].ticktext)
+    many = [f"w{i}" for i in range(30)]
+    fig = figures.heatmap(np.ones((2, 30)), x_labels=many, y_labels=["0", "1"], x_title="word", y_title="slot",
+                          title="t")
+    assert list(fig.layout.xaxis.ticktext) == many
+    fig = figures.heatmap(np.ones((2, 100)), x_labels=[str(i) for i in range(100)], y_labels=["0", "1"],
+                          x_title="frame", y_title="slot", title="t")
+    assert len(fig.layout.xaxis.tickvals) <= figures.FRAME_TICKS and fig.layout.xaxis.tickvals[1] == 10
 
 
-def test_gates_stack_three_named_series():
-    mu = _softmax(np.random.default_rng(3).normal(size=(N, 3)))
-    fig = figures.gates(mu, step=2)
-    names = [t.name for t in fig.data if t.name != figures.STEP_TRACE]
-    assert names == list(figures.GATE_NAMES)
-    assert _step_annotations(fig) == ["step 2"]
-    with pytest.raises(ValueError):
-        figures.gates(np.ones((N, 2)))
+def test_gates_must_be_three_columns():
+    with pytest.raises(ValueError, match="gates"):
+        figures.steps_figure([figures.Gates("g", np.ones((N, 2)))], step=0, step_name="frame",
+                             step_labels=[str(i) for i in range(N)])
+
+
+def test_enlarge_scales_small_frames_by_a_whole_factor():
+    frame = np.arange(32 * 40 * 3, dtype=np.uint8).reshape(32, 40, 3)
+    big = figures.enlarge(frame, side=256)
+    assert big.shape == (256, 320, 3) and (big[:8, :8] == frame[0, 0]).all()
+    assert figures.enlarge(np.zeros((300, 400, 3), np.uint8)).shape == (300, 400, 3)
 
 
 def test_frame_strip_frames_the_current_step():
