@@ -20,12 +20,14 @@ from videoqa_core.__main__ import main as cli
 from videoqa_core.data.features import FeatureStore, ResumableStoreWriter
 from videoqa_core.errors import UserError
 from videoqa_core.video import extract as extract_mod
+from videoqa_core.video.extractors import GRID, get_extractor
 from videoqa_core.video.reader import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_VIDEOS = ROOT.parent / "shared/data/real/videos"
 needs_real = pytest.mark.skipif(not REAL_VIDEOS.is_dir(), reason=f"real videos not found at {REAL_VIDEOS}")
 FAST = ["--appearance", "pixels", "--motion", "framediff"]
+PIXELS, FRAMEDIFF = get_extractor("appearance", "pixels"), get_extractor("motion", "framediff")
 
 
 def _shapes(t: int, seed: int) -> np.ndarray:
@@ -71,8 +73,9 @@ def test_extract_real_and_broken(tmp_path, capsys):
     assert set(store.ids()) == expected
     for vid in expected:
         app, mot = store.get(vid)
-        assert app.shape == (12, 768) and mot.shape == (12, 768)
-        assert np.isfinite(app).all() and app.max() <= 1.0 and mot.min() >= 0
+        assert app.shape == (12, PIXELS.dim) and mot.shape == (12, FRAMEDIFF.dim)
+        cells = 3 * GRID * GRID  # the grid parts are in [0, 1]; the blob summaries are signed
+        assert np.isfinite(app).all() and app[:, :cells].max() <= 1.0 and mot[:, :cells].min() >= 0
     assert store.get("flipping_a_pancake")[1].sum() > 0  # a real clip moves
     assert store.attrs["appearance"] == "pixels" and store.attrs["num_frames"] == 12
     assert store.attrs["appearance_weights"] == "none"
@@ -224,7 +227,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert len(kept) < 40
     for vid in kept:
         app, mot = store.get(vid)
-        assert app.shape == (35, 768) and mot.shape == (35, 768)
+        assert app.shape == (35, PIXELS.dim) and mot.shape == (35, FRAMEDIFF.dim)
 
     assert cli(["extract", "--videos", str(videos), "--out", str(out), "--frames", "35", "--workers", "0",
                 *FAST]) == 0
@@ -232,7 +235,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert report["counts"]["already_stored"] >= len(kept) >= 1
     assert report["counts"]["already_stored"] + report["counts"]["stored_now"] == 40
     final = FeatureStore(out)
-    assert len(final) == 40 and final.get("clip39")[0].shape == (35, 768)
+    assert len(final) == 40 and final.get("clip39")[0].shape == (35, PIXELS.dim)
     with h5py.File(out, "r") as f:  # one dataset per video, no leftovers
         assert len(f["appearance"]) == len(f["motion"]) == 40
     assert not (tmp_path / "k.h5.partial").exists()

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from videoqa_core.errors import UserError
-from videoqa_core.video.extractors import get_extractor
+from videoqa_core.video.extractors import BINS, BLOB, GRID, get_extractor
 from videoqa_core.video.reader import (VideoReadError, clip_indices, decode_video, read_clip_frames,
                                        read_frames, rotate_frames, sample_indices, write_video)
 
@@ -216,20 +216,29 @@ def test_rotated_mov_is_read_upright(tmp_path, degrees, backend):
 
 def test_pixels_is_a_colour_grid():
     ext = get_extractor("appearance", "pixels")
-    assert (ext.dim, ext.random_weights, ext.weights_source) == (768, False, "none")
+    cells = 3 * GRID * GRID
+    assert (ext.dim, ext.random_weights, ext.weights_source) == (cells + BINS * BLOB, False, "none")
     frames = np.zeros((2, 112, 112, 3), np.uint8)
     frames[0, :, :, 0] = 255  # red
     frames[1, :56, :, 2] = 255  # blue top half
-    out = ext(frames).reshape(2, 16, 16, 3)
-    assert out.shape == (2, 16, 16, 3) and out.dtype == np.float32
+    feats = ext(frames)
+    out = feats[:, :cells].reshape(2, 16, 16, 3)
+    assert feats.dtype == np.float32
     assert np.allclose(out[0, ..., 0], 1) and np.allclose(out[0, ..., 1:], 0)
     assert np.allclose(out[1, :8, :, 2], 1) and np.allclose(out[1, 8:, :, 2], 0)
-    assert ext(frames[:, :64, :64]).shape == (2, 768)  # other sizes are resized first
+    assert ext(frames[:, :64, :64]).shape == (2, ext.dim)  # other sizes are resized first
+    # The blob summary: red (hue bin 0) fills the frame, blue (bin 4) the top half, centred
+    # at y = -0.5; every other bin is absent (all zeros).
+    blob = feats[:, cells:].reshape(2, BINS, BLOB) / 3.0  # APPEARANCE_SCALE
+    assert blob[0, 0, 0] == pytest.approx(1) and np.abs(blob[0, 0, 1:3]).max() < 1e-5
+    assert blob[1, 4, 0] == pytest.approx(np.sqrt(0.5)) and blob[1, 4, 2] == pytest.approx(-0.5, abs=0.02)
+    assert np.allclose(np.delete(blob[0], 0, axis=0), 0) and np.allclose(np.delete(blob[1], 4, axis=0), 0)
 
 
 def test_framediff_shows_where_and_how_much_things_move():
     ext = get_extractor("motion", "framediff")
-    assert ext.dim == 768 and ext.clip_len >= 2
+    cells = 3 * GRID * GRID
+    assert ext.dim == cells + 2 * BINS * BLOB + 2 * BINS and ext.clip_len >= 2
     still = np.repeat(moving_square(t=1), 24, axis=0)
     fast = moving_square(t=24, speed=4)
     slow = moving_square(t=24, speed=1)
@@ -237,7 +246,7 @@ def test_framediff_shows_where_and_how_much_things_move():
     for name, video in {"still": still, "fast": fast, "slow": slow}.items():
         idx = sample_indices(len(video), 6)
         clips = video[clip_indices(idx, ext.clip_len, len(video))]  # (6, L, 64, 64, 3)
-        feats[name] = ext(clips).reshape(6, 16, 16, 3)
+        feats[name] = ext(clips)[:, :cells].reshape(6, 16, 16, 3)
     assert np.allclose(feats["still"], 0)
     assert feats["fast"].sum() > 1.5 * feats["slow"].sum() > 0
     # The moving cells lie on the square's rows and march right over time.
@@ -248,7 +257,50 @@ def test_framediff_shows_where_and_how_much_things_move():
     # Colour change without motion is motion to this feature too (the benchmark's "changes colour").
     recolour = np.concatenate([moving_square(t=12, speed=0), moving_square(t=12, speed=0, colour=(0, 0, 255))])
     idx = clip_indices([12], ext.clip_len, 24)
-    assert ext(recolour[idx]).sum() > 0
+    assert ext(recolour[idx])[:, :cells].sum() > 0
+
+
+def _blob_motion(ext, video: np.ndarray, step: int) -> np.ndarray:
+    """The blob part of framediff for the clip around frame ``step``, unscaled:
+    (net change (BINS, BLOB), total variation (BINS, BLOB), joined (BINS,), left (BINS,))."""
+    cells, n = 3 * GRID * GRID, BINS * BLOB
+    out = ext(video[clip_indices([step], ext.clip_len, len(video))])[0, cells:] / 10.0  # MOTION_SCALE
+    return out[:n].reshape(BINS, BLOB), out[n:2 * n].reshape(BINS, BLOB), out[2 * n:2 * n + BINS], out[2 * n + BINS:]
+
+
+def test_framediff_blobs_say_which_way_things_move():
+    """Direction, growth and disappearance per colour, which the unsigned grid cannot say:
+    what tells a jump from a shake and a blink from a grow on the synthetic benchmark."""
+    ext = get_extractor("motion", "framediff")
+    red, cx, cy, ex = 0, 1, 2, 5  # hue bin of red; blob columns: centre x, centre y, extent x
+
+    right = moving_square(t=24, speed=2)  # moving right: centre x rises, y still
+    net, tv, joined, left = _blob_motion(ext, right, 8)
+    assert net[red, cx] > 0.05 and abs(net[red, cy]) < 1e-3 and joined[red] > 0 and left[red] > 0
+
+    up = np.zeros((8, 64, 64, 3), np.uint8)  # moving up: centre y falls (y grows downwards)
+    for i in range(8):
+        up[i, 40 - 3 * i:56 - 3 * i, 24:40] = (255, 0, 0)
+    net, *_ = _blob_motion(ext, up, 4)
+    assert net[red, cy] < -0.05 and abs(net[red, cx]) < 1e-3
+
+    grow = np.zeros((8, 64, 64, 3), np.uint8)  # growing in place: area and extent rise, centre still
+    for i in range(8):
+        grow[i, 24 - i:40 + i, 24 - i:40 + i] = (255, 0, 0)
+    net, *_ = _blob_motion(ext, grow, 4)
+    assert net[red, 0] > 0 and net[red, ex] > 0 and abs(net[red, cx]) < 1e-3
+
+    shake = np.stack([right[4], right[6]] * 4)  # back and forth: no net move, much variation
+    net, tv, *_ = _blob_motion(ext, shake, 4)
+    assert abs(net[red, cx]) < tv[red, cx] / 2 and tv[red, cx] > 0.05
+
+    blink = np.concatenate([right[:4], np.zeros((4, 64, 64, 3), np.uint8)])  # vanishes: area drops
+    net, _, _, left = _blob_motion(ext, blink, 4)
+    assert net[red, 0] < -0.1 and left[red] > 0.05
+
+    recolour = np.concatenate([moving_square(t=4, speed=0), moving_square(t=4, speed=0, colour=(0, 0, 255))])
+    net, *_ = _blob_motion(ext, recolour, 4)  # a flash: area moves from red (bin 0) to blue (bin 4)
+    assert net[red, 0] < 0 < net[4, 0]
 
 
 def test_extractor_names_and_errors():

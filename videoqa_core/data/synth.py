@@ -432,9 +432,13 @@ def _plan_roles(rng: random.Random, bal: _Balancer, plan: _Plan, limit: int, dif
     """Draw the Count / Action / Transition answers and the event lists; False if they clash.
 
     ``difficulty='easy'`` leaves out the binding distractors: no other object does the
-    counted event at all, and no other object does a wrong action candidate the asked
-    number of times. Counting and telling events apart over time are still needed; what
-    goes is the need to bind the event to the named object's colour."""
+    counted event at all, and no other object does a wrong action candidate twice or
+    more. The action object does no wrong candidate more than once either, so the
+    Action answer is the one candidate the video shows repeatedly: recognising events
+    and telling "again" from "once" are needed, exact counting and binding the event to
+    the named object's colour are not. Count (how many times) and Transition (the
+    candidate on the right side of the anchor, with the other one the object does on
+    the wrong side) keep their temporal demands."""
     n = len(plan.shapes)
     # Roles. With two objects the action object also carries the transition.
     order = rng.sample(range(n), n)
@@ -475,14 +479,17 @@ def _plan_roles(rng: random.Random, bal: _Balancer, plan: _Plan, limit: int, dif
             _insert(rng, plan, o_act, kind_a)
     else:
         plan.seqs[o_act] = [kind_a] * times
-        # the action object also does a wrong candidate, a different number of times
-        w = rng.choice([c for c in cands_a if c != kind_a])
-        _try_add(rng, plan, o_act, w, rng.choice([m for m in (1, 2, 3) if m != times]), limit)
+        if difficulty != "easy":
+            # the action object also does a wrong candidate, a different number of times
+            w = rng.choice([c for c in cands_a if c != kind_a])
+            _try_add(rng, plan, o_act, w, rng.choice([m for m in (1, 2, 3) if m != times]), limit)
     if not _plan_ok(plan, limit):
         return False
 
     if difficulty == "easy":
         if any(kind_c in plan.seqs[i] for i in range(n) if i != o_cnt):
+            return False
+        if any(plan.seqs[i].count(c) >= 2 for i in range(n) for c in cands_a if c != kind_a):
             return False
     else:
         # Distractors: another object does the counted event a different number of times,
@@ -502,7 +509,12 @@ def _plan_roles(rng: random.Random, bal: _Balancer, plan: _Plan, limit: int, dif
     fillers = [e for e in EVENTS if difficulty != "easy" or e != kind_c]
     for i in range(n):
         if i != o_cnt and rng.random() < 0.5:
-            _try_add(rng, plan, i, rng.choice(fillers), 1, limit)
+            # easy: a filler is an action candidate only where it stays a single
+            # occurrence: once by the action object, never by another object
+            mine = [e for e in fillers if difficulty != "easy" or e not in cands_a
+                    or (i == o_act and e not in plan.seqs[i])]
+            if mine:
+                _try_add(rng, plan, i, rng.choice(mine), 1, limit)
         if rng.random() < 0.25 and ENTER not in plan.seqs[i] and len(plan.seqs[i]) < limit:
             plan.seqs[i].insert(0, ENTER)
         if rng.random() < 0.25 and LEAVE not in plan.seqs[i] and len(plan.seqs[i]) < limit:
@@ -1019,7 +1031,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mp4", action="store_true", help="also write videos_mp4/*.mp4 (H.264)")
     parser.add_argument("--difficulty", choices=DIFFICULTIES, default="hard",
                         help="hard (default): distractors do the counted event / a wrong action candidate "
-                             "too, so the named object must be found; easy: they never do")
+                             "too, so the named object must be found; easy: they never do, and "
+                             "no wrong action candidate is done more than once")
 
 
 def main(args: argparse.Namespace) -> int:

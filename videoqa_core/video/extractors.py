@@ -1,14 +1,14 @@
 """Feature extractors: name -> a callable that turns decoded frames into features.
 
     from videoqa_core.video.extractors import get_extractor
-    app = get_extractor("appearance", "pixels")          # frames (N, H, W, 3) uint8 -> (N, 768)
-    mot = get_extractor("motion", "framediff")           # clips (N, L, H, W, 3) uint8 -> (N, 768)
+    app = get_extractor("appearance", "pixels")          # frames (N, H, W, 3) uint8 -> (N, 817)
+    mot = get_extractor("motion", "framediff")           # clips (N, L, H, W, 3) uint8 -> (N, 880)
 
 | kind       | name                               | input                      | dim        |
 |------------|------------------------------------|----------------------------|------------|
-| appearance | pixels                             | frames at 112x112          | 768        |
+| appearance | pixels                             | frames at 112x112          | 817        |
 | appearance | resnet18 / resnet50/101/152        | frames at 224x224          | 512 / 2048 |
-| motion     | framediff                          | 4-frame clips at 112x112   | 768        |
+| motion     | framediff                          | 4-frame clips at 112x112   | 880        |
 | motion     | r3d_18 / r2plus1d_18 / mc3_18      | 16-frame clips at 112x112  | 512        |
 
 The CNNs are torchvision's architectures with the classifier removed (the pooled
@@ -20,9 +20,10 @@ record it. The seed makes random features identical across runs, which a resumed
 extraction needs: videos stored before and after an interruption must come from one
 network.
 
-``pixels`` and ``framediff`` need no weights and cost a few milliseconds per video on one
-CPU thread (35 frames + 35 four-frame clips at 112x112: ~2,000 sampled frames/s), far
-less than decoding: they are what the demo and the synthetic benchmark use.
+``pixels`` and ``framediff`` need no weights: a coarse grid plus a per-colour blob
+summary (see below), about 0.1 s per video on one CPU thread (35 frames + 35 four-frame
+clips at 112x112; the motion blob summary is most of it). They are what the demo and the
+synthetic benchmark use.
 """
 from __future__ import annotations
 
@@ -97,32 +98,118 @@ def resize_frames(x: torch.Tensor | np.ndarray, size: tuple[int, int]) -> torch.
 
 
 # ---------------------------------------------------------------- weight-free extractors
+#
+# Each weight-free feature is a coarse grid (where) followed by a colour-blob summary
+# (what moved, and how). The grid alone tells *where* something changed but not *which
+# way*: a jump and a shake light up the same cells around an object, and a linear layer
+# cannot read a direction from a set of unsigned cell values without many examples. The
+# summary states it outright, per colour: for each of BINS colour bins (six hue sectors
+# of saturated bright pixels, plus bright unsaturated "white"; dark pixels are
+# background) the blob's size, centre, spread and extent, and in the motion feature
+# their signed change and total variation over the clip. On the synthetic benchmark
+# every object has its own colour, so a bin is an object; on real video a bin is a
+# coarse colour-motion summary, no substitute for a CNN.
+
+BINS = 7         # six hue sectors (0, 60, ..., 300 degrees) + white
+BLOB = 7         # per bin: sqrt(area), centre x, y, spread x, y, extent x, y
+BLOB_SIZE = 56   # the blob summary reads frames average-pooled to at most this size
+BRIGHT, SATURATED = 0.35, 0.35  # value and saturation thresholds of a coloured pixel
+APPEARANCE_SCALE, MOTION_SCALE = 3.0, 10.0  # bring typical event values to about 1
+
+
+def _colour_bin(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) float in [0, 255] -> (B, H, W) int64 bin: 0..5 hue sector, 6 white,
+    7 none (dark background)."""
+    mx, mn = x.amax(-1), x.amin(-1)
+    chroma = (mx - mn).clamp_min(1e-6)
+    r, g, b = x.unbind(-1)
+    hue = torch.where(mx == r, ((g - b) / chroma) % 6,
+                      torch.where(mx == g, (b - r) / chroma + 2, (r - g) / chroma + 4))  # [0, 6)
+    sector = torch.round(hue).long() % 6
+    coloured = (mx - mn) >= SATURATED * mx
+    idx = torch.where(coloured, sector, torch.full_like(sector, BINS - 1))
+    return torch.where(mx >= BRIGHT * 255, idx, torch.full_like(idx, BINS))
+
+
+def _blobs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, H, W, 3) uint8 -> blob (B, BINS, BLOB), bin map (B, h, w), present (B, BINS).
+
+    Moments by bincount over (frame, bin) keys: one pass over the pixels, no per-bin
+    masks. Coordinates are in [-1, 1]; an absent bin has all-zero descriptors."""
+    x = frames.float()
+    if x.shape[1] > BLOB_SIZE:
+        factor = -(-x.shape[1] // BLOB_SIZE)
+        x = F.avg_pool2d(x.permute(0, 3, 1, 2), factor, ceil_mode=True).permute(0, 2, 3, 1)
+    B, H, W, _ = x.shape
+    idx = _colour_bin(x)  # (B, H, W)
+    K = BINS + 1
+    key = (torch.arange(B).view(B, 1, 1) * K + idx).reshape(-1)
+    ys = torch.linspace(-1, 1, H).view(1, H, 1).expand(B, H, W).reshape(-1)
+    xs = torch.linspace(-1, 1, W).view(1, 1, W).expand(B, H, W).reshape(-1)
+    n = B * K
+    area = torch.bincount(key, minlength=n).float()
+    den = area.clamp_min(1)
+    cx, cy = torch.bincount(key, xs, minlength=n) / den, torch.bincount(key, ys, minlength=n) / den
+    sx = (torch.bincount(key, xs * xs, minlength=n) / den - cx ** 2).clamp_min(0).sqrt()
+    sy = (torch.bincount(key, ys * ys, minlength=n) / den - cy ** 2).clamp_min(0).sqrt()
+    far = torch.full((n,), 2.0)
+    ex = (-far).scatter_reduce(0, key, xs, "amax") - far.scatter_reduce(0, key, xs, "amin")
+    ey = (-far).scatter_reduce(0, key, ys, "amax") - far.scatter_reduce(0, key, ys, "amin")
+    present = (area > 0).float()
+    blob = torch.stack([(area / (H * W)).sqrt(), cx, cy, sx, sy, ex.clamp_min(0) * present,
+                        ey.clamp_min(0) * present], -1)  # (n, BLOB)
+    return blob.view(B, K, BLOB)[:, :BINS], idx, present.view(B, K)[:, :BINS]
+
 
 def _pixels(frames: torch.Tensor) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 768): area-averaged 16x16 RGB grid in [0, 1],
-    flattened as [grid_y, grid_x, rgb]."""
+    """(N, H, W, 3) uint8 -> (N, 768 + 49): area-averaged 16x16 RGB grid in [0, 1],
+    flattened as [grid_y, grid_x, rgb], then the blob summary [bin, BLOB]."""
     # float before permute: the pooling then reads channels-last memory, ~2x faster
     x = frames.float().div_(255.0).permute(0, 3, 1, 2)  # (N, 3, H, W)
     grid = F.adaptive_avg_pool2d(x, GRID)  # (N, 3, 16, 16)
-    return grid.permute(0, 2, 3, 1).reshape(len(frames), -1)  # (N, 768)
+    blob, _, _ = _blobs(frames)  # (N, BINS, BLOB)
+    return torch.cat([grid.permute(0, 2, 3, 1).reshape(len(frames), -1),
+                      blob.reshape(len(frames), -1) * APPEARANCE_SCALE], 1)
 
 
 def _framediff(clips: torch.Tensor) -> torch.Tensor:
-    """(N, L, H, W, 3) uint8 -> (N, 768): mean |frame[t+1] - frame[t]| over the clip,
-    per RGB channel, area-averaged to the 16x16 grid, in [0, 1].
+    """(N, L, H, W, 3) uint8 -> (N, 768 + 112): mean |frame[t+1] - frame[t]| over the
+    clip, per RGB channel, area-averaged to the 16x16 grid, in [0, 1]; then per colour
+    bin the net change and the total variation of the blob summary over the clip
+    (2 x BINS x BLOB) and the fraction of pixels that joined / left the bin (2 x BINS).
 
     Differences are taken at full resolution and pooled after: pooling first would
     cancel a shape moving inside one cell. The value of a cell says how much changed
-    there; its position says where; the sequence over the N steps says when and which
-    way.
+    there; its position says where; the blob changes say which way (a jump moves the
+    centre up then down, a shake left and right, a grow widens the extent, a blink
+    empties the bin, a flash moves area from one bin to another).
     """
-    if clips.shape[1] < 2:
-        raise ValueError(f"framediff needs clips of at least 2 frames, got {clips.shape[1]}")
+    N, L = clips.shape[:2]
+    if L < 2:
+        raise ValueError(f"framediff needs clips of at least 2 frames, got {L}")
     x = clips.float()  # (N, L, H, W, 3)
     diff = (x[:, 1:] - x[:, :-1]).abs_().sum(dim=1)  # (N, H, W, 3)
-    diff /= 255.0 * (clips.shape[1] - 1)
+    diff /= 255.0 * (L - 1)
     grid = F.adaptive_avg_pool2d(diff.permute(0, 3, 1, 2), GRID)  # (N, 3, 16, 16)
-    return grid.permute(0, 2, 3, 1).reshape(len(clips), -1)  # (N, 768)
+
+    blob, idx, present = _blobs(clips.reshape(N * L, *clips.shape[2:]))
+    blob, present = blob.view(N, L, BINS, BLOB), present.view(N, L, BINS, 1)
+    delta = blob[:, 1:] - blob[:, :-1]  # (N, L-1, BINS, BLOB)
+    # centre/spread/extent of a bin that (dis)appears are undefined on one side: only
+    # its area change counts
+    both = present[:, 1:] * present[:, :-1]
+    delta = torch.cat([delta[..., :1], delta[..., 1:] * both], -1)
+    idx = idx.view(N, L, -1)  # (N, L, h*w)
+    moved = idx[:, 1:] != idx[:, :-1]  # (N, L-1, h*w)
+    steps = torch.arange(N * (L - 1)).view(N, L - 1, 1) * (BINS + 1)
+
+    def share(bins: torch.Tensor) -> torch.Tensor:  # pixels that changed into / out of each bin
+        counts = torch.bincount((steps + bins)[moved], minlength=N * (L - 1) * (BINS + 1))
+        return counts.view(N, L - 1, BINS + 1)[..., :BINS].sum(1).float() / idx.shape[-1]  # (N, BINS)
+
+    summary = torch.cat([delta.sum(1).reshape(N, -1), delta.abs().sum(1).reshape(N, -1),
+                         share(idx[:, 1:]), share(idx[:, :-1])], 1)  # (N, 2*BINS*BLOB + 2*BINS)
+    return torch.cat([grid.permute(0, 2, 3, 1).reshape(N, -1), summary * MOTION_SCALE], 1)
 
 
 # ---------------------------------------------------------------- torchvision CNNs
@@ -148,8 +235,8 @@ _CNN = {
     "mc3_18": ("motion", _video_resnet, 512, (112, 112), 16, _KINETICS_MEAN, _KINETICS_STD),
 }
 _WEIGHT_FREE = {
-    "pixels": ("appearance", _pixels, 3 * GRID * GRID, (112, 112), 0),
-    "framediff": ("motion", _framediff, 3 * GRID * GRID, (112, 112), 4),
+    "pixels": ("appearance", _pixels, 3 * GRID * GRID + BINS * BLOB, (112, 112), 0),
+    "framediff": ("motion", _framediff, 3 * GRID * GRID + 2 * BINS * BLOB + 2 * BINS, (112, 112), 4),
 }
 NAMES = {
     kind: sorted([n for n, v in _WEIGHT_FREE.items() if v[0] == kind] + [n for n, v in _CNN.items() if v[0] == kind])
