@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import state  # noqa: E402
+from dashboard import figures, state  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -148,9 +148,20 @@ def main() -> None:
     pages = [st.Page(str(HERE / f), title=t, icon=i, url_path=u or None, default=(n == 0))
              for n, (f, t, i, u) in enumerate(PAGES)]
     nav = st.navigation(pages)
-    sidebar()
-    state.write_link()
-    nav.run()
+    slot = None if st.session_state["charts_ready"] else st.empty()
+    if slot is not None:
+        # The browser fetches and parses plotly.js (4.7 MB) only once the first chart of a
+        # page load arrives: seconds on a busy machine. A blank chart sent before the
+        # checkpoint loads lets that happen while the server is still loading the model.
+        slot.plotly_chart(figures.blank(), config={"staticPlot": True}, key="load_plotly")
+    try:
+        sidebar()
+        state.write_link()
+        nav.run()
+    finally:
+        if slot is not None:
+            slot.empty()
+            st.session_state["charts_ready"] = True
 
 
 main()

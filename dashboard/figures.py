@@ -369,6 +369,16 @@ def attention_map(z: np.ndarray, *, rows: Sequence[str], cols: Sequence[str], ro
                    height=max(300, min(640, 110 + 16 * len(rows))))
 
 
+def blank(height: int = 10) -> go.Figure:
+    """A chart with nothing in it, ``height`` pixels tall, transparent."""
+    fig = go.Figure()
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
 # ------------------------------------------------------------------------- frames
 
 def frames_png(frames: np.ndarray, height: int = 72) -> tuple[str, int]:

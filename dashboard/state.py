@@ -62,6 +62,7 @@ DEFAULTS: dict[str, object] = {
     "fig_k": 4,
     "fig_frames": [],
     "upload": None,         # {"hash", "name", "question", "candidates"} of the last clip asked about
+    "charts_ready": False,  # the browser has had a chart this session (plotly.js is loaded)
 }
 QUERY_KEYS = ("ckpt", "split", "qid", "step")
 
