@@ -192,7 +192,10 @@ def _framediff(clips: torch.Tensor) -> torch.Tensor:
     diff /= 255.0 * (L - 1)
     grid = F.adaptive_avg_pool2d(diff.permute(0, 3, 1, 2), GRID)  # (N, 3, 16, 16)
 
-    blob, idx, present = _blobs(clips.reshape(N * L, *clips.shape[2:]))
+    # Clips around neighbouring samples share frames (at 35 frames of a 35-frame video,
+    # each frame is in 4 clips): summarise every distinct frame once.
+    frames, inverse = torch.unique(clips.reshape(N * L, -1), dim=0, return_inverse=True)
+    blob, idx, present = (t[inverse] for t in _blobs(frames.view(-1, *clips.shape[2:])))
     blob, present = blob.view(N, L, BINS, BLOB), present.view(N, L, BINS, 1)
     delta = blob[:, 1:] - blob[:, :-1]  # (N, L-1, BINS, BLOB)
     # centre/spread/extent of a bin that (dis)appears are undefined on one side: only
