@@ -406,10 +406,12 @@ def enlarge(frame: np.ndarray, side: int = 256) -> np.ndarray:
 
 
 def frame_strip(frames: Optional[np.ndarray], *, step: Optional[int], weights: np.ndarray,
-                weight_name: str, n_frames: Optional[int] = None) -> go.Figure:
+                weight_name: str, n_frames: Optional[int] = None,
+                png: Optional[tuple[str, int]] = None) -> go.Figure:
     """The sampled frames as one strip (when there are frames) above a bar per frame of
     its attention weight; the current step framed and marked. Frame i spans x in
-    [i-0.5, i+0.5] in both rows, so a bar sits under its frame."""
+    [i-0.5, i+0.5] in both rows, so a bar sits under its frame. ``png``: the strip as
+    :func:`frames_png` encodes it, where the caller keeps it between steps."""
     weights = np.asarray(weights, dtype=np.float32)
     n = len(weights) if n_frames is None else n_frames
     has_frames = frames is not None
@@ -417,7 +419,7 @@ def frame_strip(frames: Optional[np.ndarray], *, step: Optional[int], weights: n
                         row_heights=[0.55, 0.45] if has_frames else None)
     bar_row = 2 if has_frames else 1
     if has_frames:
-        uri, tw = frames_png(frames)
+        uri, tw = png or frames_png(frames)
         fig.add_trace(go.Image(source=uri, x0=-0.5 + 0.5 / tw, dx=1.0 / tw, y0=0.5 / tw, dy=1.0 / tw,
                                hoverinfo="skip"), row=1, col=1)
         fig.update_yaxes(visible=False, row=1, col=1)

@@ -149,7 +149,14 @@ def frames_section(trace, frames, note: str, step: int) -> None:
               width="stretch")
     with strip:
         st.plotly_chart(figures.frame_strip(frames, step=step, weights=weights, weight_name=source,
-                                            n_frames=len(weights)), key="frame_strip", config=CHART)
+                                            n_frames=len(weights), png=_strip_png(frames)),
+                        key="frame_strip", config=CHART)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _strip_png(frames: np.ndarray) -> tuple[str, int]:
+    """The clip's thumbnails encoded once, not again at every step."""
+    return figures.frames_png(frames)
 
 
 def visual_section(*, trace, step: int, variant: Optional[str], **_) -> None:

@@ -234,6 +234,13 @@ def test_frame_strip_frames_the_current_step():
     assert "text-to-video attention" in fig.layout.title.text
 
 
+def test_frame_strip_takes_the_strip_already_encoded():
+    frames = np.zeros((N, 16, 20, 3), np.uint8)
+    png = figures.frames_png(frames)
+    fig = figures.frame_strip(frames, step=0, weights=np.full(N, 1.0 / N), weight_name="", png=png)
+    assert fig.data[0].source == png[0]
+
+
 def test_frame_strip_without_video_still_shows_weights():
     fig = figures.frame_strip(None, step=0, weights=np.full(N, 1.0 / N), weight_name="")
     assert [t.type for t in fig.data] == ["bar"]
