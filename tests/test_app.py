@@ -19,7 +19,12 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
-from tests.dashboard_fixtures import checkpoints_root, pixel_checkpoint, write_gifs  # noqa: F401 (fixtures)
+from tests import dashboard_fixtures
+from tests.dashboard_fixtures import write_gifs
+
+# Fixtures the tests take by name, bound here so that pytest finds them in this module
+# (imported by name they would read as unused imports).
+checkpoints_root, pixel_checkpoint = dashboard_fixtures.checkpoints_root, dashboard_fixtures.pixel_checkpoint
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 pytestmark = pytest.mark.slow

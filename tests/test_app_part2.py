@@ -15,11 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.dashboard_fixtures import checkpoints_root  # noqa: F401 (fixture)
-from tests.test_app import _fresh_caches, assert_no_traceback, chart, charts, open_app, texts  # noqa: F401 (autouse fixture)
+from tests import dashboard_fixtures, test_app
+from tests.test_app import assert_no_traceback, chart, charts, open_app, texts
 from tests.test_tables import write_run
 from videoqa_core.config import VARIANTS
 
+# Fixtures the tests take by name, bound here so that pytest finds them in this module
+# (imported by name they would read as unused imports).
+checkpoints_root = dashboard_fixtures.checkpoints_root
+_fresh_caches = test_app._fresh_caches          # autouse: fresh caches around every test
 pytestmark = pytest.mark.slow
 
 

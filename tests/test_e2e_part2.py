@@ -19,11 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard_fixtures import checkpoints_root  # noqa: F401 (fixture)
-from tests.test_e2e import (IDLE, MAP, PROJECT, TIMEOUT_MS, browser, chart, expect, page,  # noqa: F401 (fixtures)
-                            screenshot, streamlit_server, wait_ready)
+from tests import dashboard_fixtures, test_e2e
+from tests.test_e2e import (IDLE, MAP, PROJECT, TIMEOUT_MS, chart, expect, screenshot, streamlit_server,
+                            wait_ready)
 from tests.test_tables import write_run
 from videoqa_core.config import VARIANTS
+
+# Fixtures the tests take by name, bound here so that pytest finds them in this module
+# (imported by name they would read as unused imports).
+checkpoints_root = dashboard_fixtures.checkpoints_root
+browser, page = test_e2e.browser, test_e2e.page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ERRORS = '[data-testid="stException"]'
