@@ -469,9 +469,15 @@ def count_figure(raw: float, prediction: int, truth: Optional[float], *, lo: int
     points = [("raw output", raw, "#9aa5b1", "circle-open"), ("prediction", prediction, "#d62728", "diamond")]
     if truth is not None:
         points.append(("truth", truth, "#2a9d3a", "star"))
+    # Labels never overlap: the raw output lies within 0.5 of the prediction, so its label
+    # goes below; a truth equal to the prediction moves the two labels apart sideways.
+    same = truth is not None and float(truth) == float(prediction)
+    where = {"raw output": "bottom center", "prediction": "top left" if same else "top center",
+             "truth": "top right" if same else "top center"}
     for name, x, colour, symbol in points:
-        fig.add_trace(go.Scatter(x=[x], y=[0], mode="markers+text", name=name, text=[f"{name} {x:.2f}" if name == "raw output" else f"{name} {x:g}"],
-                                 textposition="top center", marker=dict(size=16, color=colour, symbol=symbol)))
+        fig.add_trace(go.Scatter(x=[x], y=[0], mode="markers+text", name=name,
+                                 text=[f"{name} {x:.2f}" if name == "raw output" else f"{name} {x:g}"],
+                                 textposition=where[name], marker=dict(size=16, color=colour, symbol=symbol)))
     fig.update_xaxes(title_text="count", range=[min(lo, raw) - 0.7, max(hi, raw) + 0.7], dtick=1)
     fig.update_yaxes(visible=False, range=[-1, 1.5])
     fig.update_layout(showlegend=False)

@@ -265,6 +265,10 @@ def test_count_figure_shows_raw_prediction_truth():
     fig = figures.count_figure(3.4, 3, 4)
     assert [t.name for t in fig.data] == ["raw output", "prediction", "truth"]
     assert fig.data[0].x[0] == 3.4
+    # labels never overlap: the raw output's goes below; a correct count splits the other two
+    assert [t.textposition for t in fig.data] == ["bottom center", "top center", "top center"]
+    right = figures.count_figure(3.2, 3, 3)
+    assert [t.textposition for t in right.data] == ["bottom center", "top left", "top right"]
 
 
 # ------------------------------------------------------------------------ Figure 1 (matplotlib)
