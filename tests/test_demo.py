@@ -48,3 +48,6 @@ def test_mini_demo_end_to_end(tmp_path):
     ex = p.explain_record(rec, p.feature_store())
     assert ex.trace.visual_read.shape[1] == 35
     assert p.video_path(Predictor.load(ckpts / "count" / "Attvt-all" / "best.pt").records("test")[0].video_id) is not None
+    # an MSVD-style id (vidN) finds its clip through youtube_mapping.txt, as real MSVD does
+    clip = p.video_path(rec.video_id)
+    assert clip is not None and clip.stem != rec.video_id and clip.suffix == ".gif"

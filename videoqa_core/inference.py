@@ -149,13 +149,28 @@ class Predictor:
         return store
 
     def video_path(self, video_id: str) -> Path | None:
-        """The video file of ``video_id`` in the config's data.videos folder, if present."""
+        """The video file of ``video_id`` in the config's data.videos folder, if present.
+
+        Files are named by the id (TGIF-QA ``gif_name``, MSRVTT ``videoN``), except MSVD's:
+        their stems are YouTube clip names, which the annotations' ``youtube_mapping.txt``
+        maps to the ``vidN`` ids (the synthetic benchmark's MSVD-style set does the same)."""
         folder = self.data_path(self.config.data.videos)
         if folder is None:
             return None
-        for f in sorted(folder.glob(f"{video_id}.*")):
-            return f
+        for stem in (video_id, self._clip_names().get(video_id)):
+            for f in sorted(folder.glob(f"{stem}.*")) if stem else ():
+                return f
         return None
+
+    def _clip_names(self) -> dict[str, str]:
+        """``vidN`` -> clip file stem for MSVD-QA checkpoints (read once); empty otherwise."""
+        if not hasattr(self, "_clip_name_map"):
+            self._clip_name_map = {}
+            ann = self.data_path(self.config.data.annotations)
+            if self.config.data.dataset == "msvd-qa" and ann is not None and (ann / "youtube_mapping.txt").is_file():
+                from .data.readers import msvd_video_names
+                self._clip_name_map = {vid: stem for stem, vid in msvd_video_names(ann).items()}
+        return self._clip_name_map
 
     def explain_record(self, record: QARecord, store) -> Explanation:
         app, mot = store.get(record.video_id)
