@@ -1,6 +1,5 @@
 """The demo builder: what it plans, and a miniature build end to end."""
 import json
-from pathlib import Path
 
 import pandas as pd
 import torch
