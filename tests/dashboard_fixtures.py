@@ -15,8 +15,8 @@ Count and action checkpoints store a ``data.videos`` folder of small GIFs (one p
 id) so the frame strip has frames; the frameqa one has none, so the "no video file" path
 is exercised too. The count/action stores name the weight-free ``pixels``/``framediff``
 extractors of the real demo, but their dims are the tiny 6/5, so an uploaded clip's
-768-dim features are refused with a clear message; the frameqa store names a CNN whose
-weights file is absent. :func:`make_pixel_checkpoint` trains on real 768-dim features so
+817/880-dim features are refused with a clear message; the frameqa store names a CNN whose
+weights file is absent. :func:`make_pixel_checkpoint` trains on real pixels/framediff features so
 an upload runs end to end.
 """
 from __future__ import annotations
@@ -102,7 +102,7 @@ def build_root(root: Path) -> Path:
 
 
 def make_pixel_checkpoint(root: Path, *, num_frames: int = 5) -> Path:
-    """A count checkpoint trained on real `pixels`/`framediff` features (768-d) of GIFs,
+    """A count checkpoint trained on real `pixels`/`framediff` features (817-d / 880-d) of GIFs,
     so an uploaded clip goes through the checkpoint's own extractors end to end."""
     from videoqa_core.data.features import write_store
     from videoqa_core.video.extractors import get_extractor
