@@ -283,6 +283,30 @@ def test_action_evidence(made, scenes):
         _check_words(r["question"], e["words"], color, shape, times)
 
 
+def test_easy_action_answer_is_the_only_repeated_candidate(tmp_path):
+    """--difficulty easy, read off the rendering: the answer is the one candidate the
+    video shows repeatedly (no wrong candidate twice, by any object), and no object but
+    the counted one does the counted event."""
+    out = tmp_path / "easy"
+    synth.generate(out, videos=VIDEOS, seed=SEED, difficulty="easy")
+    scenes = synth.build(videos=VIDEOS, seed=SEED, difficulty="easy").scenes
+    for r in _rows(out, "action"):
+        color, shape, times = re.fullmatch(r"What does the (\w+) (\w+) do (\d+) times \?", r["question"]).groups()
+        scene = scenes[int(r["key"])]
+        runs = [_runs(scene, j) for j in range(len(scene.objects))]
+        cands = [r[f"a{i}"] for i in range(1, 6)]
+        answer = cands[int(r["answer"])]
+        assert len(_kinds(runs[scene.find(color, shape)], answer)) == int(times)
+        for c in cands:
+            if c != answer:
+                assert all(len(_kinds(obj_runs, c)) <= 1 for obj_runs in runs), (scene.name, c)
+    for r in _rows(out, "count"):
+        color, shape, verb = re.fullmatch(r"How many times does the (\w+) (\w+) (\w+) \?", r["question"]).groups()
+        scene = scenes[int(r["key"])]
+        target = scene.find(color, shape)
+        assert all(not _kinds(_runs(scene, j), verb) for j in range(len(scene.objects)) if j != target)
+
+
 def test_transition_evidence_and_order_matters(made, scenes):
     out, _ = made
     ev = _evidence(out)
