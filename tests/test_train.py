@@ -56,6 +56,22 @@ def test_train_and_evaluate_tgif(tmp_path, task, capsys):
     assert "question type" in out
 
 
+def test_train_then_evaluate_in_one_process(tmp_path):
+    """``train --evaluate test`` writes what a separate ``evaluate`` run writes."""
+    ann, store = make_tgif_dataset(tmp_path, "action")
+    run = tmp_path / "run"
+    assert train_cli(ann, store, run, "action", extra=("--evaluate", "test", "--evaluate", "val")) == 0
+    inline = pd.read_parquet(run / "predictions_test.parquet")
+    inline_metrics = json.loads((run / "metrics_test.json").read_text())
+    assert (run / "metrics_val.json").is_file()
+    assert cli(["evaluate", "--checkpoint", str(run / "best.pt"), "--split", "test"]) == 0
+    pd.testing.assert_frame_equal(inline, pd.read_parquet(run / "predictions_test.parquet"))
+    assert inline_metrics == json.loads((run / "metrics_test.json").read_text())
+    with pytest.raises(SystemExit) as bad:          # argparse: a usage line naming the choices
+        cli(["train", "--resume", str(run), "--evaluate", "tset"])
+    assert bad.value.code == 2
+
+
 def test_train_msvd_and_msrvtt_formats(tmp_path):
     for prefix, dataset in (("vid", "msvd-qa"), ("video", "msrvtt-qa")):
         ann, store = make_msvd_dataset(tmp_path / dataset, prefix=prefix)

@@ -161,21 +161,30 @@ def evaluate_checkpoint(checkpoint: str, split: str, *, annotations=None, featur
     return ckpt, cfg, df, metrics_table(df, cfg.data.task)
 
 
-def main(args) -> int:
-    ckpt, cfg, df, metrics = evaluate_checkpoint(args.checkpoint, args.split, annotations=args.annotations,
-                                                 features=args.features, batch_size=args.batch_size, device=args.device)
-    if not dist.is_main_process():
-        return 0
-    out = Path(args.out) if args.out else Path(ckpt["path"]).parent / f"predictions_{args.split}.parquet"
-    if out.suffix not in (".parquet", ".csv"):
+def run_evaluation(checkpoint: str, split: str, *, out=None, annotations=None, features=None, batch_size=64,
+                   device="auto") -> dict:
+    """Evaluate, write the predictions file and ``metrics_<split>.json`` beside it, print
+    the table; returns the metrics. What ``evaluate`` and ``train --evaluate`` both run."""
+    if out is not None and Path(out).suffix not in (".parquet", ".csv"):
         raise UserError(f"--out {out}: use a .parquet or .csv file name")
+    ckpt, cfg, df, metrics = evaluate_checkpoint(checkpoint, split, annotations=annotations, features=features,
+                                                 batch_size=batch_size, device=device)
+    if not dist.is_main_process():
+        return metrics
+    out = Path(out) if out else Path(ckpt["path"]).parent / f"predictions_{split}.parquet"
     write_predictions(df, out)
-    info = {"checkpoint": ckpt["path"], "split": args.split, "dataset": cfg.data.dataset, "task": cfg.data.task,
+    info = {"checkpoint": ckpt["path"], "split": split, "dataset": cfg.data.dataset, "task": cfg.data.task,
             "variant": cfg.model.variant, "baseline": cfg.model.baseline, **metrics}
-    mpath = out.with_name(f"metrics_{args.split}.json")
+    mpath = out.with_name(f"metrics_{split}.json")
     tmp = mpath.with_suffix(".tmp")
     tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
     tmp.replace(mpath)
     print(format_table(metrics, cfg.data.task))
     print(f"predictions: {out}\nmetrics: {mpath}")
+    return metrics
+
+
+def main(args) -> int:
+    run_evaluation(args.checkpoint, args.split, out=args.out, annotations=args.annotations, features=args.features,
+                   batch_size=args.batch_size, device=args.device)
     return 0

@@ -4,6 +4,7 @@
         --features FEATS.h5 --out runs/count [model.variant=Attv train.epochs=5 ...]
     torchrun --nproc_per_node 2 -m videoqa_core train ...     # DDP: gloo on CPU, NCCL on GPU
     python -m videoqa_core train --resume runs/count          # continue after a crash
+    python -m videoqa_core train ... --evaluate test          # then write predictions_test.parquet
 
 The run folder holds ``config.json`` (resolved config), ``metrics.jsonl`` (one JSON line
 per epoch), ``last.pt`` (everything needed to resume) and ``best.pt`` (the epoch with the
@@ -44,6 +45,8 @@ def configure(p) -> None:
     p.add_argument("--out", help="run folder to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
     p.add_argument("--glove", help="GloVe text file to initialise the word embedding")
+    p.add_argument("--evaluate", action="append", default=[], choices=["train", "val", "test"], metavar="SPLIT",
+                   help="then evaluate best.pt on SPLIT as `evaluate` does, in this process (repeatable)")
     p.add_argument("overrides", nargs="*", help="dotted overrides: model.variant=Attv train.epochs=5 ...")
 
 
@@ -161,7 +164,12 @@ def main(args) -> int:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
     try:
-        return _train(cfg, run, ckpt, device)
+        code = _train(cfg, run, ckpt, device)
+        if dist.is_main_process():
+            from .evaluate import run_evaluation
+            for split in args.evaluate:
+                run_evaluation(str(run / "best.pt"), split, device=cfg.train.device)
+        return code
     finally:
         dist.cleanup()
 
