@@ -20,11 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from dashboard import figures, state  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+MARKS = {True: "✓", False: "✗"}      # the question's outcome in the picker
 
 # (file relative to this script, title, icon, url path); the first one is the default
 # and lives at "/" (Streamlit serves the default page at the root, whatever its path).
@@ -121,20 +123,18 @@ def question_picker(df) -> None:
         if qid is not None and st.session_state.get("_deep_link", {}).get("qid") == qid:
             sb.warning(f"Question '{qid}' from the link is not in this split.")
         st.session_state["qid"] = options[0]
-    rows = df.set_index("qid")
-    marks = {True: "✓", False: "✗"}
-
-    def fmt(q: str) -> str:
-        r = rows.loc[q]
-        mark = marks.get(bool(r["correct"])) if r["correct"] is not None and str(r["correct"]) != "<NA>" else ""
-        return f"{mark} {q} · {r['question']}".strip()
+    # Labels in one pass over the columns: a row lookup per option cost 0.15 ms, 75 ms a
+    # run for a full list.
+    listed = df[df["qid"].isin(options)]
+    labels = {q: f"{'' if pd.isna(ok) else MARKS[bool(ok)]} {q} · {text}".strip()
+              for q, text, ok in zip(listed["qid"], listed["question"], listed["correct"])}
 
     shown = len(sel)
     # Tied by hand rather than with state.bind: a new question also resets the row.
     st.session_state["w_qid"] = st.session_state["qid"]
     sb.selectbox(f"Question ({shown} match{'es' if shown != 1 else ''}"
                  f"{f', first {state.MAX_LISTED} listed' if shown > state.MAX_LISTED else ''})",
-                 options, format_func=fmt, on_change=_question_changed, key="w_qid")
+                 options, format_func=labels.__getitem__, on_change=_question_changed, key="w_qid")
 
 
 def _question_changed() -> None:
