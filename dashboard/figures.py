@@ -5,10 +5,14 @@ Conventions every builder follows, so that a page (and a test) can rely on them:
 - Axes are numeric positions with tick labels (frame indices, words, slot numbers):
   a question with the same word twice still gets two columns. Frame indices are labelled
   every 5th (or 2nd, 10th, ...) once there are more than :data:`FRAME_TICKS` of them.
-- The inspector draws each section as ONE figure of several panels (make_subplots): the
-  browser pays a fixed cost per chart, so five maps in one chart draw in about the time
-  of two. A panel's title is a subplot title (a layout annotation, not ``layout.title``)
-  and its heatmap trace carries the same text as ``name``.
+- The inspector draws each section as ONE figure of several panels: the browser pays a
+  fixed cost per chart, so five maps in one chart draw in about the time of two. A panel's
+  title is a subplot title (a layout annotation, not ``layout.title``) and its heatmap
+  trace carries the same text as ``name``.
+- Figures are built as plain dicts and validated once (:func:`_figure`), and the
+  inspector's axes of indices do not push the margins (``automargin``): the browser
+  redraws a figure from scratch at every step and every question, so its drawing time
+  is the time a step takes.
 - The current step is a dotted line shape named :data:`STEP_MARK` in every panel, with
   an annotation whose text is :func:`step_text` (``"step K"``, ``"word K"`` for the word
   step); the browser test reads that annotation from the DOM to see the marker move.
@@ -62,10 +66,32 @@ def _ticks(labels: Sequence[str]) -> dict:
     return dict(tickmode="array", tickvals=pos, ticktext=[str(labels[i]) for i in pos])
 
 
+def _frame(title: str, height: int, **margin: int) -> dict:
+    """The layout keys every figure has: a left-aligned title, its height, its margins."""
+    return dict(title=dict(text=title, x=0.0, xanchor="left", font=dict(size=14)), height=height,
+                margin={"l": 60, "r": 20, "t": 48, "b": 48, **margin}, uirevision="keep")
+
+
 def _layout(fig: go.Figure, *, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", font=dict(size=14)), height=height,
-                      margin=dict(l=60, r=20, t=48, b=48), uirevision="keep")
-    return fig
+    return fig.update_layout(_frame(title, height))
+
+
+def _figure(traces: list[dict], layout: dict) -> go.Figure:
+    """The figure from plain trace and layout dicts, validated once. Plotly validates every
+    ``add_*``/``update_*`` call on its own: the visual memory built call by call took
+    0.1 s, a fifth of that in one go."""
+    return go.Figure(data=traces, layout=layout)
+
+
+# An axis that does not push the margins: its figure's margins already hold its tick
+# labels and title (and the colour bars). An axis with ``automargin`` makes plotly.js draw
+# the figure twice, half the drawing time of the visual memory.
+FIXED = dict(automargin=False)
+
+
+def _fit(labels: Sequence[str]) -> dict:
+    """Words have any length: an axis of words may push the margins (``automargin``)."""
+    return {} if list(labels) == index_labels(len(labels)) else dict(automargin=True)
 
 
 def _hover(x_title: str, y_title: str, value_name: str, custom: bool) -> str:
@@ -81,13 +107,14 @@ def heatmap(z: np.ndarray, *, x_labels: Sequence[str], y_labels: Sequence[str], 
     ``signed``: a diverging scale centred on zero (a difference), else it starts at 0."""
     z = _checked(z, x_labels, y_labels)
     top = zmax if zmax is not None else _top([z], signed)
-    fig = go.Figure(go.Heatmap(z=z, x=np.arange(z.shape[1]), y=np.arange(z.shape[0]), colorscale=colorscale,
-                               zmin=-top if signed else 0.0, zmax=top, **_custom(x_labels, y_labels),
-                               hovertemplate=_hover(x_title, y_title, value_name, _has_words(x_labels, y_labels)),
-                               colorbar=dict(title=dict(text=value_name, side="right"), thickness=12)))
-    fig.update_xaxes(title_text=x_title, **_ticks(x_labels))
-    fig.update_yaxes(title_text=y_title, autorange="reversed" if y_reversed else True, **_ticks(y_labels))
-    return _layout(fig, title=title, height=height)
+    trace = dict(type="heatmap", z=z, x=np.arange(z.shape[1]), y=np.arange(z.shape[0]), colorscale=colorscale,
+                 zmin=-top if signed else 0.0, zmax=top, **_custom(x_labels, y_labels),
+                 hovertemplate=_hover(x_title, y_title, value_name, _has_words(x_labels, y_labels)),
+                 colorbar=dict(title=dict(text=value_name, side="right"), thickness=12))
+    return _figure([trace], dict(_frame(title, height),
+                                 xaxis=dict(title=dict(text=x_title), **_ticks(x_labels)),
+                                 yaxis=dict(title=dict(text=y_title), autorange="reversed" if y_reversed else True,
+                                            **_ticks(y_labels))))
 
 
 def _checked(z, x_labels, y_labels) -> np.ndarray:
@@ -140,29 +167,84 @@ class Gates:
     mu: np.ndarray
 
 
-def _refs(fig: go.Figure, row: int, col: int) -> tuple[str, str]:
-    """("x2", "y2")-style references of a subplot's axes."""
-    sub = fig.get_subplot(row, col)
-    return sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+@dataclass(frozen=True)
+class _Cell:
+    """One panel of a grid: its axes ("x2", "y2") and their domains in paper coordinates."""
+    x: str
+    y: str
+    x_domain: tuple[float, float]
+    y_domain: tuple[float, float]
 
 
-def _mark(fig: go.Figure, step: int, *, axis: str, row: int, col: int, label: Optional[str]) -> None:
+class _Panels:
+    """A grid figure being built: cells laid out like make_subplots lays them out (axes
+    numbered row by row), traces, shapes and annotations collected as plain dicts until
+    :meth:`figure` validates them all at once."""
+
+    def __init__(self, heights_px: Sequence[float], titles: Sequence[Sequence[str]], *, gap_px: int,
+                 margin: dict, h_gap: float = 0.12, title: str = ""):
+        """``titles[r]``: the titles of row r's panels, left to right (rows may be short;
+        "" for none); rows are ``heights_px`` tall with ``gap_px`` between them (room for a
+        title and tick labels); ``h_gap``: the gap between columns, a fraction of the
+        width; ``title``: the figure's own."""
+        cols = max(len(row) for row in titles)
+        top, bottom = margin["t"], margin["b"]
+        area = float(sum(heights_px) + gap_px * (len(heights_px) - 1))
+        self.height = int(area + top + bottom)
+        width = (1.0 - h_gap * (cols - 1)) / cols
+        self.cells: list[list[_Cell]] = []
+        self.layout: dict = dict(_frame(title, self.height, **margin), showlegend=False)
+        self.traces: list[dict] = []
+        self.shapes: list[dict] = []
+        self.annotations: list[dict] = []
+        y_top = 0.0
+        for r, (h, row) in enumerate(zip(heights_px, titles)):
+            y_domain = (max(0.0, 1.0 - (y_top + h) / area), 1.0 - y_top / area)
+            y_top += h + gap_px
+            cells = []
+            for c, name in enumerate(row):
+                k = sum(len(t) for t in titles[:r]) + c + 1
+                x_domain = (c * (width + h_gap), c * (width + h_gap) + width)
+                cell = _Cell(f"x{k if k > 1 else ''}", f"y{k if k > 1 else ''}", x_domain, y_domain)
+                cells.append(cell)
+                self.layout[_axis_key(cell.x)] = dict(anchor=cell.y, domain=list(x_domain), **FIXED)
+                self.layout[_axis_key(cell.y)] = dict(anchor=cell.x, domain=list(y_domain), **FIXED)
+                if name:
+                    # A subplot title sits left-aligned over its panel, like a figure title.
+                    self.annotations.append(dict(text=name, x=x_domain[0], xref="paper", xanchor="left",
+                                                 y=y_domain[1], yref="paper", yanchor="bottom", showarrow=False,
+                                                 font=dict(size=13)))
+            self.cells.append(cells)
+
+    def axes(self, cell: _Cell, *, x: dict, y: dict) -> None:
+        self.layout[_axis_key(cell.x)].update(x)
+        self.layout[_axis_key(cell.y)].update(y)
+
+    def figure(self) -> go.Figure:
+        return _figure(self.traces, dict(self.layout, shapes=self.shapes, annotations=self.annotations))
+
+
+def _axis_key(ref: str) -> str:
+    """"x2" -> "xaxis2": the layout key of an axis reference."""
+    return ref[0] + "axis" + ref[1:]
+
+
+def _mark(p: _Panels, cell: _Cell, step: int, *, axis: str, label: Optional[str]) -> None:
     """The current step as a dotted line across one panel (a shape: no trace to hover),
     labelled inside the panel: at the top of a vertical line, at the left of a horizontal one
     (the right side belongs to the colour bar)."""
     line = dict(color=MARKER_COLOUR, width=3, dash="dot")
-    xr, yr = _refs(fig, row, col)
     if axis == "x":
-        fig.add_shape(type="line", name=STEP_MARK, x0=step, x1=step, xref=xr, y0=0, y1=1, yref=f"{yr} domain",
-                      line=line)
-        pos = dict(x=step, xref=xr, y=1.0, yref=f"{yr} domain", yanchor="top")
+        p.shapes.append(dict(type="line", name=STEP_MARK, x0=step, x1=step, xref=cell.x, y0=0, y1=1,
+                             yref=f"{cell.y} domain", line=line))
+        pos = dict(x=step, xref=cell.x, y=1.0, yref=f"{cell.y} domain", yanchor="top")
     else:
-        fig.add_shape(type="line", name=STEP_MARK, y0=step, y1=step, yref=yr, x0=0, x1=1, xref=f"{xr} domain",
-                      line=line)
-        pos = dict(x=0.0, xref=f"{xr} domain", xanchor="left", y=step, yref=yr, yanchor="bottom")
+        p.shapes.append(dict(type="line", name=STEP_MARK, y0=step, y1=step, yref=cell.y, x0=0, x1=1,
+                             xref=f"{cell.x} domain", line=line))
+        pos = dict(x=0.0, xref=f"{cell.x} domain", xanchor="left", y=step, yref=cell.y, yanchor="bottom")
     if label:
-        fig.add_annotation(text=label, showarrow=False, font=dict(color=MARKER_COLOUR, size=12),
-                           bgcolor="rgba(255,255,255,0.75)", **pos)
+        p.annotations.append(dict(text=label, showarrow=False, font=dict(color=MARKER_COLOUR, size=12),
+                                  bgcolor="rgba(255,255,255,0.75)", **pos))
 
 
 def _check_step(m: Map, z: np.ndarray) -> None:
@@ -171,20 +253,19 @@ def _check_step(m: Map, z: np.ndarray) -> None:
         raise ValueError(f"{m.title}: step {m.step} is outside 0..{n - 1}")
 
 
-def _add_map(fig: go.Figure, m: Map, *, row: int, col: int, coloraxis: str, x_title: bool = True) -> None:
+def _add_map(p: _Panels, cell: _Cell, m: Map, *, coloraxis: str, x_title: bool = True) -> None:
     z = _checked(m.z, m.x_labels, m.y_labels)
-    fig.add_trace(go.Heatmap(z=z, x=np.arange(z.shape[1]), y=np.arange(z.shape[0]), name=m.title,
-                             coloraxis=coloraxis, **_custom(m.x_labels, m.y_labels),
-                             hovertemplate=_hover(m.x_title, m.y_title, SCALES[m.scale][2],
-                                                  _has_words(m.x_labels, m.y_labels))),
-                  row=row, col=col)
-    fig.update_xaxes(title_text=m.x_title if x_title else None, title_standoff=4, showticklabels=True,
-                     row=row, col=col, **_ticks(m.x_labels))
-    fig.update_yaxes(title_text=m.y_title, autorange="reversed" if m.y_reversed else True,
-                     row=row, col=col, **_ticks(m.y_labels))
+    p.traces.append(dict(type="heatmap", z=z, x=np.arange(z.shape[1]), y=np.arange(z.shape[0]), name=m.title,
+                         xaxis=cell.x, yaxis=cell.y, coloraxis=coloraxis, **_custom(m.x_labels, m.y_labels),
+                         hovertemplate=_hover(m.x_title, m.y_title, SCALES[m.scale][2],
+                                              _has_words(m.x_labels, m.y_labels))))
+    p.axes(cell, x=dict(title=dict(text=m.x_title if x_title else None, standoff=4), showticklabels=True,
+                        **_ticks(m.x_labels), **_fit(m.x_labels)),
+           y=dict(title=dict(text=m.y_title), autorange="reversed" if m.y_reversed else True, **_ticks(m.y_labels),
+                  **_fit(m.y_labels)))
     if m.step is not None:
         _check_step(m, z)
-        _mark(fig, m.step, axis=m.step_axis, row=row, col=col, label=step_text(m.step, m.step_name))
+        _mark(p, cell, m.step, axis=m.step_axis, label=step_text(m.step, m.step_name))
 
 
 def _colour_axes(maps: Sequence[Map]) -> dict[str, str]:
@@ -194,37 +275,22 @@ def _colour_axes(maps: Sequence[Map]) -> dict[str, str]:
     return {k: "coloraxis" if i == 0 else f"coloraxis{i + 1}" for i, k in enumerate(scales)}
 
 
-def _colour_bars(fig: go.Figure, maps: Sequence[Map], rows: dict[str, list[int]]) -> None:
+def _colour_bars(p: _Panels, maps: Sequence[Map], rows: dict[str, list[int]]) -> None:
     """One colour bar per scale, beside the rows ``rows[scale]`` (0-based); its range
     covers every map of that scale (read and write weights on one footing)."""
     for scale, axis in _colour_axes(maps).items():
         colours, signed, name = SCALES[scale]
         top = _top([np.asarray(m.z, np.float32) for m in maps if m.scale == scale], signed)
-        domains = [fig.get_subplot(r + 1, 1).yaxis.domain for r in rows[scale]]
+        domains = [p.cells[r][0].y_domain for r in rows[scale]]
         lo, hi = min(d[0] for d in domains), max(d[1] for d in domains)
-        fig.update_layout({axis: dict(
-            colorscale=colours, cmin=-top if signed else 0.0, cmax=top,
-            colorbar=dict(title=dict(text=name, side="right"), thickness=12, len=hi - lo, y=(lo + hi) / 2,
-                          yanchor="middle", x=1.01))})
+        p.layout[axis] = dict(colorscale=colours, cmin=-top if signed else 0.0, cmax=top,
+                              colorbar=dict(title=dict(text=name, side="right"), thickness=12, len=hi - lo,
+                                            y=(lo + hi) / 2, yanchor="middle", x=1.01))
 
 
-def _grid(n_rows: int, n_cols: int, heights_px: Sequence[float], titles: Sequence[str], *, gap_px: int,
-          shared_x: bool, h_gap: float = 0.12) -> go.Figure:
-    """An empty subplot grid whose rows are ``heights_px`` tall with ``gap_px`` between
-    them (room for a subplot title and tick labels)."""
-    top, bottom = 36, 46
-    total = int(sum(heights_px) + gap_px * (n_rows - 1) + top + bottom)
-    fig = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes=shared_x, subplot_titles=list(titles),
-                        row_heights=list(heights_px), vertical_spacing=gap_px / (total - top - bottom),
-                        horizontal_spacing=h_gap)
-    # Subplot titles sit left-aligned over their panel, like a figure title (make_subplots
-    # makes one annotation per non-empty title, in row-major order).
-    cells = [divmod(i, n_cols) for i, t in enumerate(titles) if t]
-    for ann, (r, c) in zip(fig.layout.annotations, cells):
-        ann.update(x=fig.get_subplot(r + 1, c + 1).xaxis.domain[0], xanchor="left", font=dict(size=13))
-    fig.update_layout(height=total, margin=dict(l=60, r=20, t=top, b=bottom), uirevision="keep",
-                      showlegend=False)
-    return fig
+# The margins of a grid figure: a colour bar and its title right of the panels, tick
+# labels and axis titles left of and below them.
+GRID_MARGIN = dict(l=72, r=125, t=36, b=58)
 
 
 def _map_height(rows: int, *, lo: int, hi: int, per_row: float, base: int) -> float:
@@ -242,42 +308,42 @@ def steps_figure(panels: Sequence[Map | Gates], *, step: Optional[int], step_nam
         raise ValueError(f"step {step} is outside 0..{n - 1}")
     heights = [130.0 if isinstance(p, Gates) else _map_height(len(p.y_labels), lo=110, hi=220, per_row=14, base=40)
                for p in panels]
-    fig = _grid(len(panels), 1, heights, [p.title for p in panels], gap_px=64, shared_x=True)
+    grid = _Panels(heights, [[p.title] for p in panels], gap_px=64, margin=GRID_MARGIN)
     maps = [p for p in panels if isinstance(p, Map)]
     axes = _colour_axes(maps)
     rows: dict[str, list[int]] = {}
-    for r, p in enumerate(panels):
+    bottom = grid.cells[-1][0].x
+    for r, (p, (cell,)) in enumerate(zip(panels, grid.cells)):
         if isinstance(p, Gates):
-            _add_gates(fig, p, row=r + 1, step_name=step_name, step_labels=step_labels)
+            _add_gates(grid, cell, p, step_name=step_name, step_labels=step_labels)
         else:
             if np.shape(p.z)[1] != n:
                 raise ValueError(f"{p.title}: {np.shape(p.z)[1]} steps, the axis has {n}")
             rows.setdefault(p.scale, []).append(r)
-            _add_map(fig, p, row=r + 1, col=1, coloraxis=axes[p.scale], x_title=r == len(panels) - 1)
+            _add_map(grid, cell, p, coloraxis=axes[p.scale], x_title=r == len(panels) - 1)
+        # One x axis for the column: zooming one panel zooms them all, as make_subplots'
+        # shared_xaxes does.
+        grid.axes(cell, x=dict(range=[-0.5, n - 0.5], **({"matches": bottom} if cell.x != bottom else {})), y={})
         if step is not None:
-            _mark(fig, step, axis="x", row=r + 1, col=1, label=step_text(step, marker_name) if r == 0 else None)
-    fig.update_xaxes(range=[-0.5, n - 0.5])
-    _colour_bars(fig, maps, rows)
-    return fig
+            _mark(grid, cell, step, axis="x", label=step_text(step, marker_name) if r == 0 else None)
+    _colour_bars(grid, maps, rows)
+    return grid.figure()
 
 
-def _add_gates(fig: go.Figure, g: Gates, *, row: int, step_name: str, step_labels: Sequence[str]) -> None:
+def _add_gates(p: _Panels, cell: _Cell, g: Gates, *, step_name: str, step_labels: Sequence[str]) -> None:
     mu = np.asarray(g.mu, dtype=np.float32)
     if mu.ndim != 2 or mu.shape[1] != 3:
         raise ValueError(f"gates must be (N, 3), got {mu.shape}")
     x = np.arange(mu.shape[0])
     for j, name in enumerate(GATE_NAMES):
-        fig.add_trace(go.Scatter(x=x, y=mu[:, j], name=name, mode="lines", stackgroup="mu",
-                                 line=dict(width=0.5, color=GATE_COLOURS[j]),
-                                 hovertemplate=f"{step_name} %{{x}}<br>{name} %{{y:.3f}}<extra></extra>"),
-                      row=row, col=1)
-    fig.update_yaxes(title_text="gate", range=[0, 1], row=row, col=1)
-    fig.update_xaxes(showticklabels=True, row=row, col=1, **_ticks(step_labels))
+        p.traces.append(dict(type="scatter", x=x, y=mu[:, j], name=name, mode="lines", stackgroup="mu",
+                             line=dict(width=0.5, color=GATE_COLOURS[j]), xaxis=cell.x, yaxis=cell.y,
+                             hovertemplate=f"{step_name} %{{x}}<br>{name} %{{y:.3f}}<extra></extra>"))
+    p.axes(cell, x=dict(showticklabels=True, **_ticks(step_labels)), y=dict(title=dict(text="gate"), range=[0, 1]))
     # The gate names, in their colours, where a legend would crowd the colour bars.
-    xr, yr = _refs(fig, row, 1)
     names = " · ".join(f'<span style="color:{c}">■ {n}</span>' for n, c in zip(GATE_NAMES, GATE_COLOURS))
-    fig.add_annotation(text=names, showarrow=False, x=1.0, xref=f"{xr} domain", xanchor="right", y=1.0,
-                       yref=f"{yr} domain", yanchor="bottom", font=dict(size=11))
+    p.annotations.append(dict(text=names, showarrow=False, x=1.0, xref=f"{cell.x} domain", xanchor="right", y=1.0,
+                              yref=f"{cell.y} domain", yanchor="bottom", font=dict(size=11)))
 
 
 def visual_memory(read: np.ndarray, write_app: np.ndarray, write_mot: np.ndarray, gates_mu: np.ndarray,
@@ -342,22 +408,23 @@ def attention_figure(maps: Sequence[Map], *, cols: int = 2) -> go.Figure:
     of its own so that its colour bar sits beside it alone."""
     if not maps:
         raise ValueError("no attention map to draw")
-    grid: list[list[Map]] = []
+    rows_of_maps: list[list[Map]] = []
     for m in maps:
-        if not grid or len(grid[-1]) == cols or SCALES[m.scale][1] or SCALES[grid[-1][-1].scale][1]:
-            grid.append([])
-        grid[-1].append(m)
-    heights = [max(_map_height(len(m.y_labels), lo=220, hi=420, per_row=10, base=80) for m in row) for row in grid]
-    titles = [(row[c].title if c < len(row) else "") for row in grid for c in range(cols)]
-    fig = _grid(len(grid), cols, heights, titles, gap_px=90, shared_x=False)
+        if (not rows_of_maps or len(rows_of_maps[-1]) == cols or SCALES[m.scale][1]
+                or SCALES[rows_of_maps[-1][-1].scale][1]):
+            rows_of_maps.append([])
+        rows_of_maps[-1].append(m)
+    heights = [max(_map_height(len(m.y_labels), lo=220, hi=420, per_row=10, base=80) for m in row)
+               for row in rows_of_maps]
+    grid = _Panels(heights, [[m.title for m in row] for row in rows_of_maps], gap_px=90, margin=GRID_MARGIN)
     axes = _colour_axes(maps)
     rows: dict[str, list[int]] = {}
-    for r, row in enumerate(grid):
-        for c, m in enumerate(row):
+    for r, (row, cells) in enumerate(zip(rows_of_maps, grid.cells)):
+        for m, cell in zip(row, cells):
             rows.setdefault(m.scale, [r])     # a colour bar beside the first row of its scale
-            _add_map(fig, m, row=r + 1, col=c + 1, coloraxis=axes[m.scale])
-    _colour_bars(fig, maps, rows)
-    return fig
+            _add_map(grid, cell, m, coloraxis=axes[m.scale])
+    _colour_bars(grid, maps, rows)
+    return grid.figure()
 
 
 def attention_map(z: np.ndarray, *, rows: Sequence[str], cols: Sequence[str], row_title: str, col_title: str,
@@ -371,12 +438,8 @@ def attention_map(z: np.ndarray, *, rows: Sequence[str], cols: Sequence[str], ro
 
 def blank(height: int = 10) -> go.Figure:
     """A chart with nothing in it, ``height`` pixels tall, transparent."""
-    fig = go.Figure()
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)",
-                      plot_bgcolor="rgba(0,0,0,0)")
-    return fig
+    return _figure([], dict(height=height, margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)",
+                            plot_bgcolor="rgba(0,0,0,0)", xaxis=dict(visible=False), yaxis=dict(visible=False)))
 
 
 # ------------------------------------------------------------------------- frames
@@ -415,29 +478,32 @@ def frame_strip(frames: Optional[np.ndarray], *, step: Optional[int], weights: n
     weights = np.asarray(weights, dtype=np.float32)
     n = len(weights) if n_frames is None else n_frames
     has_frames = frames is not None
-    fig = make_subplots(rows=2 if has_frames else 1, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        row_heights=[0.55, 0.45] if has_frames else None)
-    bar_row = 2 if has_frames else 1
-    if has_frames:
-        uri, tw = png or frames_png(frames)
-        fig.add_trace(go.Image(source=uri, x0=-0.5 + 0.5 / tw, dx=1.0 / tw, y0=0.5 / tw, dy=1.0 / tw,
-                               hoverinfo="skip"), row=1, col=1)
-        fig.update_yaxes(visible=False, row=1, col=1)
-        if step is not None:
-            fig.add_shape(type="rect", x0=step - 0.5, x1=step + 0.5, y0=0, y1=72 / tw * 1.0,
-                          line=dict(color=MARKER_COLOUR, width=4), row=1, col=1)
-    colours = [MARKER_COLOUR if step is not None and i == step else "#7f8fa6" for i in range(n)]
-    fig.add_trace(go.Bar(x=np.arange(n), y=weights, marker_color=colours, name=weight_name or "weight",
-                         hovertemplate="frame %{x}<br>weight %{y:.4f}<extra></extra>", showlegend=False),
-                  row=bar_row, col=1)
-    fig.update_yaxes(title_text="weight", row=bar_row, col=1)
-    fig.update_xaxes(title_text="frame", range=[-0.5, n - 0.5], row=bar_row, col=1,
-                     **_ticks(index_labels(n)))
-    if step is not None:
-        fig.add_annotation(text=step_text(step), x=step, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
-                           font=dict(color=MARKER_COLOUR, size=12))
     label = weight_name or "no frame attention in this variant (uniform)"
-    return _layout(fig, title=f"frames and their attention ({label})", height=260 if has_frames else 200)
+    height, margin, gap = (260 if has_frames else 200), dict(l=78, r=20, t=48, b=66), 6
+    area = height - margin["t"] - margin["b"] - (gap if has_frames else 0)
+    heights = [0.55 * area, 0.45 * area] if has_frames else [area]
+    grid = _Panels(heights, [[""]] * len(heights), gap_px=gap, margin=margin,
+                   title=f"frames and their attention ({label})")
+    bars = grid.cells[-1][0]
+    if has_frames:
+        img = grid.cells[0][0]
+        uri, tw = png or frames_png(frames)
+        grid.traces.append(dict(type="image", source=uri, x0=-0.5 + 0.5 / tw, dx=1.0 / tw, y0=0.5 / tw, dy=1.0 / tw,
+                                hoverinfo="skip", xaxis=img.x, yaxis=img.y))
+        grid.axes(img, x=dict(matches=bars.x, showticklabels=False), y=dict(visible=False))
+        if step is not None:
+            grid.shapes.append(dict(type="rect", x0=step - 0.5, x1=step + 0.5, y0=0, y1=72 / tw, xref=img.x,
+                                    yref=img.y, line=dict(color=MARKER_COLOUR, width=4)))
+    colours = [MARKER_COLOUR if step is not None and i == step else "#7f8fa6" for i in range(n)]
+    grid.traces.append(dict(type="bar", x=np.arange(n), y=weights, marker_color=colours, name=weight_name or "weight",
+                            hovertemplate="frame %{x}<br>weight %{y:.4f}<extra></extra>", showlegend=False,
+                            xaxis=bars.x, yaxis=bars.y))
+    grid.axes(bars, x=dict(title=dict(text="frame"), range=[-0.5, n - 0.5], **_ticks(index_labels(n))),
+              y=dict(title=dict(text="weight")))
+    if step is not None:
+        grid.annotations.append(dict(text=step_text(step), x=step, xref=bars.x, y=1.0, yref="paper", yanchor="bottom",
+                                     showarrow=False, font=dict(color=MARKER_COLOUR, size=12)))
+    return grid.figure()
 
 
 # ------------------------------------------------------------------------- answers
@@ -454,18 +520,18 @@ def answer_bars(labels: Sequence[str], values: Sequence[float], *, predicted: st
     colours = ["#2a9d3a" if truth is not None and a == truth else ("#d62728" if a == predicted else "#9aa5b1")
                for a in labels]
     order = list(range(len(labels)))[::-1]
-    fig = go.Figure(go.Bar(x=vals[order], y=[tag(labels[i]) for i in order], orientation="h",
-                           marker_color=[colours[i] for i in order],
-                           hovertemplate="%{y}<br>" + value_name + " %{x:.4f}<extra></extra>"))
-    fig.update_xaxes(title_text=value_name)
-    fig.update_yaxes(title_text="answer")
-    return _layout(fig, title=title, height=max(220, 70 + 34 * len(labels)))
+    bars = dict(type="bar", x=vals[order], y=[tag(labels[i]) for i in order], orientation="h",
+                marker_color=[colours[i] for i in order],
+                hovertemplate="%{y}<br>" + value_name + " %{x:.4f}<extra></extra>")
+    # Answer labels have any length: the left margin grows to them (automargin).
+    return _figure([bars], dict(_frame(title, max(220, 70 + 34 * len(labels)), b=66),
+                                xaxis=dict(title=dict(text=value_name), **FIXED),
+                                yaxis=dict(title=dict(text="answer"))))
 
 
 def count_figure(raw: float, prediction: int, truth: Optional[float], *, lo: int = 1, hi: int = 10) -> go.Figure:
     """The count head's raw output, its rounded+clamped prediction and the truth on one
     number line [lo, hi] (TGIF-QA Count's range)."""
-    fig = go.Figure()
     points = [("raw output", raw, "#9aa5b1", "circle-open"), ("prediction", prediction, "#d62728", "diamond")]
     if truth is not None:
         points.append(("truth", truth, "#2a9d3a", "star"))
@@ -474,14 +540,15 @@ def count_figure(raw: float, prediction: int, truth: Optional[float], *, lo: int
     same = truth is not None and float(truth) == float(prediction)
     where = {"raw output": "bottom center", "prediction": "top left" if same else "top center",
              "truth": "top right" if same else "top center"}
-    for name, x, colour, symbol in points:
-        fig.add_trace(go.Scatter(x=[x], y=[0], mode="markers+text", name=name,
-                                 text=[f"{name} {x:.2f}" if name == "raw output" else f"{name} {x:g}"],
-                                 textposition=where[name], marker=dict(size=16, color=colour, symbol=symbol)))
-    fig.update_xaxes(title_text="count", range=[min(lo, raw) - 0.7, max(hi, raw) + 0.7], dtick=1)
-    fig.update_yaxes(visible=False, range=[-1, 1.5])
-    fig.update_layout(showlegend=False)
-    return _layout(fig, title="count: raw output, prediction (rounded, clamped to 1-10), truth", height=200)
+    traces = [dict(type="scatter", x=[x], y=[0], mode="markers+text", name=name,
+                   text=[f"{name} {x:.2f}" if name == "raw output" else f"{name} {x:g}"],
+                   textposition=where[name], marker=dict(size=16, color=colour, symbol=symbol))
+              for name, x, colour, symbol in points]
+    return _figure(traces, dict(_frame("count: raw output, prediction (rounded, clamped to 1-10), truth", 200, b=66),
+                                showlegend=False,
+                                xaxis=dict(title=dict(text="count"), range=[min(lo, raw) - 0.7, max(hi, raw) + 0.7],
+                                           dtick=1, **FIXED),
+                                yaxis=dict(visible=False, range=[-1, 1.5], **FIXED)))
 
 
 # ------------------------------------------------------------------- attributions

@@ -128,6 +128,21 @@ def test_step_outside_the_steps_is_refused():
         _visual(step=N)
 
 
+def _axis_layouts(fig):
+    return {k: fig.layout[k] for k in fig.layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))}
+
+
+def test_panels_stack_top_to_bottom_and_keep_their_margins():
+    _, fig = _visual()
+    tops = [fig.layout[t.yaxis.replace("y", "yaxis")].domain for t in fig.data if t.type == "heatmap"]
+    assert all(a[0] > b[1] for a, b in zip(tops, tops[1:]))       # in order, apart, none overlapping
+    assert all(ax.automargin is False for ax in _axis_layouts(fig).values())   # indices fit the margins
+    words = figures.text_memory(np.full((3, ST), 1 / ST), np.full((3, ST), 1 / ST), np.ones((3, ST)),
+                                words=["a", "long", "question"], word=0)
+    margins = {k: ax.automargin for k, ax in _axis_layouts(words).items()}
+    assert {k for k, v in margins.items() if v} == {"xaxis", "xaxis2", "xaxis3"}   # words may push them
+
+
 def test_heatmap_checks_labels_against_shape():
     with pytest.raises(ValueError, match="labels"):
         figures.heatmap(np.ones((2, 3)), x_labels=["a", "b"], y_labels=["0", "1"], x_title="x", y_title="y", title="t")
@@ -177,7 +192,8 @@ def test_affinity_is_signed_on_its_own_row_and_colour_bar():
     assert fig.layout[aff.coloraxis].cmin == -fig.layout[aff.coloraxis].cmax
     assert fig.layout[soft.coloraxis].cmin == 0.0
     assert aff.xaxis not in {t.xaxis for t in fig.data if t is not aff} and aff.xaxis == "x5"
-    assert fig.get_subplot(3, 1).xaxis.plotly_name == "xaxis5"    # row 3 holds the affinity alone
+    rows = [tuple(fig.layout[t.yaxis.replace("y", "yaxis")].domain) for t in fig.data]
+    assert rows.count(rows[-1]) == 1 and rows[-1][0] == 0.0       # the bottom row holds the affinity alone
 
 
 def test_a_variant_without_attention_has_no_map():
