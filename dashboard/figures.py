@@ -29,7 +29,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 STEP_MARK = "step"
 MARKER_COLOUR = "#ff2d55"
@@ -66,14 +65,14 @@ def _ticks(labels: Sequence[str]) -> dict:
     return dict(tickmode="array", tickvals=pos, ticktext=[str(labels[i]) for i in pos])
 
 
+MARGIN = dict(l=60, r=20, t=48, b=48)
+
+
 def _frame(title: str, height: int, **margin: int) -> dict:
-    """The layout keys every figure has: a left-aligned title, its height, its margins."""
+    """The layout keys every figure has: a left-aligned title, its height, its margins
+    (:data:`MARGIN` where not given)."""
     return dict(title=dict(text=title, x=0.0, xanchor="left", font=dict(size=14)), height=height,
-                margin={"l": 60, "r": 20, "t": 48, "b": 48, **margin}, uirevision="keep")
-
-
-def _layout(fig: go.Figure, *, title: str, height: int) -> go.Figure:
-    return fig.update_layout(_frame(title, height))
+                margin={**MARGIN, **margin}, uirevision="keep")
 
 
 def _figure(traces: list[dict], layout: dict) -> go.Figure:
@@ -90,8 +89,8 @@ FIXED = dict(automargin=False)
 
 
 def _fit(labels: Sequence[str]) -> dict:
-    """Words have any length: an axis of words may push the margins (``automargin``)."""
-    return {} if list(labels) == index_labels(len(labels)) else dict(automargin=True)
+    """Indices fit the fixed margins; words have any length, so their axis may push them."""
+    return FIXED if list(labels) == index_labels(len(labels)) else dict(automargin=True)
 
 
 def _hover(x_title: str, y_title: str, value_name: str, custom: bool) -> str:
@@ -102,15 +101,18 @@ def _hover(x_title: str, y_title: str, value_name: str, custom: bool) -> str:
 
 def heatmap(z: np.ndarray, *, x_labels: Sequence[str], y_labels: Sequence[str], x_title: str, y_title: str,
             title: str, y_reversed: bool = False, zmax: Optional[float] = None, colorscale: str = "Viridis",
-            value_name: str = "weight", height: int = 320, signed: bool = False) -> go.Figure:
+            value_name: str = "weight", height: int = 320, signed: bool = False,
+            cells: Optional[np.ndarray] = None) -> go.Figure:
     """``z`` (len(y_labels), len(x_labels)) as a one-map figure.
-    ``signed``: a diverging scale centred on zero (a difference), else it starts at 0."""
+    ``signed``: a diverging scale centred on zero (a difference), else it starts at 0.
+    ``cells``: what to write in each cell (z's shape), if anything."""
     z = _checked(z, x_labels, y_labels)
     top = zmax if zmax is not None else _top([z], signed)
     trace = dict(type="heatmap", z=z, x=np.arange(z.shape[1]), y=np.arange(z.shape[0]), colorscale=colorscale,
                  zmin=-top if signed else 0.0, zmax=top, **_custom(x_labels, y_labels),
                  hovertemplate=_hover(x_title, y_title, value_name, _has_words(x_labels, y_labels)),
-                 colorbar=dict(title=dict(text=value_name, side="right"), thickness=12))
+                 colorbar=dict(title=dict(text=value_name, side="right"), thickness=12),
+                 **({} if cells is None else dict(text=cells, texttemplate="%{text}")))
     return _figure([trace], dict(_frame(title, height),
                                  xaxis=dict(title=dict(text=x_title), **_ticks(x_labels)),
                                  yaxis=dict(title=dict(text=y_title), autorange="reversed" if y_reversed else True,
@@ -181,7 +183,7 @@ class _Panels:
     numbered row by row), traces, shapes and annotations collected as plain dicts until
     :meth:`figure` validates them all at once."""
 
-    def __init__(self, heights_px: Sequence[float], titles: Sequence[Sequence[str]], *, gap_px: int,
+    def __init__(self, heights_px: Sequence[float], titles: Sequence[Sequence[str]], *, gap_px: float,
                  margin: dict, h_gap: float = 0.12, title: str = ""):
         """``titles[r]``: the titles of row r's panels, left to right (rows may be short;
         "" for none); rows are ``heights_px`` tall with ``gap_px`` between them (room for a
@@ -190,10 +192,10 @@ class _Panels:
         cols = max(len(row) for row in titles)
         top, bottom = margin["t"], margin["b"]
         area = float(sum(heights_px) + gap_px * (len(heights_px) - 1))
-        self.height = int(area + top + bottom)
+        self.height = round(area + top + bottom)
         width = (1.0 - h_gap * (cols - 1)) / cols
         self.cells: list[list[_Cell]] = []
-        self.layout: dict = dict(_frame(title, self.height, **margin), showlegend=False)
+        self.layout: dict = _frame(title, self.height, **margin)
         self.traces: list[dict] = []
         self.shapes: list[dict] = []
         self.annotations: list[dict] = []
@@ -207,8 +209,8 @@ class _Panels:
                 x_domain = (c * (width + h_gap), c * (width + h_gap) + width)
                 cell = _Cell(f"x{k if k > 1 else ''}", f"y{k if k > 1 else ''}", x_domain, y_domain)
                 cells.append(cell)
-                self.layout[_axis_key(cell.x)] = dict(anchor=cell.y, domain=list(x_domain), **FIXED)
-                self.layout[_axis_key(cell.y)] = dict(anchor=cell.x, domain=list(y_domain), **FIXED)
+                self.layout[_axis_key(cell.x)] = dict(anchor=cell.y, domain=list(x_domain))
+                self.layout[_axis_key(cell.y)] = dict(anchor=cell.x, domain=list(y_domain))
                 if name:
                     # A subplot title sits left-aligned over its panel, like a figure title.
                     self.annotations.append(dict(text=name, x=x_domain[0], xref="paper", xanchor="left",
@@ -220,8 +222,33 @@ class _Panels:
         self.layout[_axis_key(cell.x)].update(x)
         self.layout[_axis_key(cell.y)].update(y)
 
+    def share_x(self, **x) -> None:
+        """One x axis down a one-column grid, as make_subplots' ``shared_xaxes``: zooming one
+        panel zooms them all. Every x axis matches the bottom one and gets ``x``."""
+        bottom = self.cells[-1][0].x
+        for (cell,) in self.cells:
+            self.layout[_axis_key(cell.x)].update(x, **({"matches": bottom} if cell.x != bottom else {}))
+
     def figure(self) -> go.Figure:
         return _figure(self.traces, dict(self.layout, shapes=self.shapes, annotations=self.annotations))
+
+
+def _split(area: float, weights: Sequence[float], spacing: float) -> tuple[list[float], float]:
+    """(row heights, gap) in pixels of rows of relative heights ``weights`` over ``area``
+    pixels, ``spacing`` (a fraction of the area) between rows, as make_subplots splits."""
+    gap = spacing * area if len(weights) > 1 else 0.0
+    free = area - gap * (len(weights) - 1)
+    return [free * w / sum(weights) for w in weights], gap
+
+
+def _frames_row(p: _Panels, cell: _Cell, frames: np.ndarray, png: Optional[tuple[str, int]] = None) -> int:
+    """The frames as one image in a panel, frame i over x in [i-0.5, i+0.5] like the rows
+    below it; returns the width of one thumbnail in pixels."""
+    uri, tw = png or frames_png(frames)
+    p.traces.append(dict(type="image", source=uri, x0=-0.5 + 0.5 / tw, dx=1.0 / tw, y0=0.5 / tw, dy=1.0 / tw,
+                         hoverinfo="skip", xaxis=cell.x, yaxis=cell.y))
+    p.axes(cell, x=dict(showticklabels=False), y=dict(visible=False))
+    return tw
 
 
 def _axis_key(ref: str) -> str:
@@ -290,7 +317,7 @@ def _colour_bars(p: _Panels, maps: Sequence[Map], rows: dict[str, list[int]]) ->
 
 # The margins of a grid figure: a colour bar and its title right of the panels, tick
 # labels and axis titles left of and below them.
-GRID_MARGIN = dict(l=72, r=125, t=36, b=58)
+GRID_MARGIN = dict(l=72, r=140, t=36, b=58)
 
 
 def _map_height(rows: int, *, lo: int, hi: int, per_row: float, base: int) -> float:
@@ -309,10 +336,10 @@ def steps_figure(panels: Sequence[Map | Gates], *, step: Optional[int], step_nam
     heights = [130.0 if isinstance(p, Gates) else _map_height(len(p.y_labels), lo=110, hi=220, per_row=14, base=40)
                for p in panels]
     grid = _Panels(heights, [[p.title] for p in panels], gap_px=64, margin=GRID_MARGIN)
+    grid.layout["showlegend"] = False
     maps = [p for p in panels if isinstance(p, Map)]
     axes = _colour_axes(maps)
     rows: dict[str, list[int]] = {}
-    bottom = grid.cells[-1][0].x
     for r, (p, (cell,)) in enumerate(zip(panels, grid.cells)):
         if isinstance(p, Gates):
             _add_gates(grid, cell, p, step_name=step_name, step_labels=step_labels)
@@ -321,11 +348,9 @@ def steps_figure(panels: Sequence[Map | Gates], *, step: Optional[int], step_nam
                 raise ValueError(f"{p.title}: {np.shape(p.z)[1]} steps, the axis has {n}")
             rows.setdefault(p.scale, []).append(r)
             _add_map(grid, cell, p, coloraxis=axes[p.scale], x_title=r == len(panels) - 1)
-        # One x axis for the column: zooming one panel zooms them all, as make_subplots'
-        # shared_xaxes does.
-        grid.axes(cell, x=dict(range=[-0.5, n - 0.5], **({"matches": bottom} if cell.x != bottom else {})), y={})
         if step is not None:
             _mark(grid, cell, step, axis="x", label=step_text(step, marker_name) if r == 0 else None)
+    grid.share_x(range=[-0.5, n - 0.5])
     _colour_bars(grid, maps, rows)
     return grid.figure()
 
@@ -339,7 +364,8 @@ def _add_gates(p: _Panels, cell: _Cell, g: Gates, *, step_name: str, step_labels
         p.traces.append(dict(type="scatter", x=x, y=mu[:, j], name=name, mode="lines", stackgroup="mu",
                              line=dict(width=0.5, color=GATE_COLOURS[j]), xaxis=cell.x, yaxis=cell.y,
                              hovertemplate=f"{step_name} %{{x}}<br>{name} %{{y:.3f}}<extra></extra>"))
-    p.axes(cell, x=dict(showticklabels=True, **_ticks(step_labels)), y=dict(title=dict(text="gate"), range=[0, 1]))
+    p.axes(cell, x=dict(showticklabels=True, **_ticks(step_labels), **FIXED),
+           y=dict(title=dict(text="gate"), range=[0, 1], **FIXED))
     # The gate names, in their colours, where a legend would crowd the colour bars.
     names = " · ".join(f'<span style="color:{c}">■ {n}</span>' for n, c in zip(GATE_NAMES, GATE_COLOURS))
     p.annotations.append(dict(text=names, showarrow=False, x=1.0, xref=f"{cell.x} domain", xanchor="right", y=1.0,
@@ -417,6 +443,7 @@ def attention_figure(maps: Sequence[Map], *, cols: int = 2) -> go.Figure:
     heights = [max(_map_height(len(m.y_labels), lo=220, hi=420, per_row=10, base=80) for m in row)
                for row in rows_of_maps]
     grid = _Panels(heights, [[m.title for m in row] for row in rows_of_maps], gap_px=90, margin=GRID_MARGIN)
+    grid.layout["showlegend"] = False
     axes = _colour_axes(maps)
     rows: dict[str, list[int]] = {}
     for r, (row, cells) in enumerate(zip(rows_of_maps, grid.cells)):
@@ -479,18 +506,15 @@ def frame_strip(frames: Optional[np.ndarray], *, step: Optional[int], weights: n
     n = len(weights) if n_frames is None else n_frames
     has_frames = frames is not None
     label = weight_name or "no frame attention in this variant (uniform)"
-    height, margin, gap = (260 if has_frames else 200), dict(l=78, r=20, t=48, b=66), 6
-    area = height - margin["t"] - margin["b"] - (gap if has_frames else 0)
-    heights = [0.55 * area, 0.45 * area] if has_frames else [area]
+    height, margin = (260 if has_frames else 200), dict(l=78, r=20, t=48, b=66)
+    heights, gap = _split(height - margin["t"] - margin["b"], [0.55, 0.45] if has_frames else [1.0], 0.04)
     grid = _Panels(heights, [[""]] * len(heights), gap_px=gap, margin=margin,
                    title=f"frames and their attention ({label})")
     bars = grid.cells[-1][0]
     if has_frames:
         img = grid.cells[0][0]
-        uri, tw = png or frames_png(frames)
-        grid.traces.append(dict(type="image", source=uri, x0=-0.5 + 0.5 / tw, dx=1.0 / tw, y0=0.5 / tw, dy=1.0 / tw,
-                                hoverinfo="skip", xaxis=img.x, yaxis=img.y))
-        grid.axes(img, x=dict(matches=bars.x, showticklabels=False), y=dict(visible=False))
+        tw = _frames_row(grid, img, frames, png)
+        grid.axes(img, x=FIXED, y=FIXED)
         if step is not None:
             grid.shapes.append(dict(type="rect", x0=step - 0.5, x1=step + 0.5, y0=0, y1=72 / tw, xref=img.x,
                                     yref=img.y, line=dict(color=MARKER_COLOUR, width=4)))
@@ -498,8 +522,9 @@ def frame_strip(frames: Optional[np.ndarray], *, step: Optional[int], weights: n
     grid.traces.append(dict(type="bar", x=np.arange(n), y=weights, marker_color=colours, name=weight_name or "weight",
                             hovertemplate="frame %{x}<br>weight %{y:.4f}<extra></extra>", showlegend=False,
                             xaxis=bars.x, yaxis=bars.y))
-    grid.axes(bars, x=dict(title=dict(text="frame"), range=[-0.5, n - 0.5], **_ticks(index_labels(n))),
-              y=dict(title=dict(text="weight")))
+    grid.axes(bars, x=dict(title=dict(text="frame"), **_ticks(index_labels(n)), **FIXED),
+              y=dict(title=dict(text="weight"), **FIXED))
+    grid.share_x(range=[-0.5, n - 0.5])
     if step is not None:
         grid.annotations.append(dict(text=step_text(step), x=step, xref=bars.x, y=1.0, yref="paper", yanchor="bottom",
                                      showarrow=False, font=dict(color=MARKER_COLOUR, size=12)))
@@ -569,25 +594,24 @@ def attribution_strips(strips: dict[str, np.ndarray], *, frames: Optional[np.nda
     if any(v.shape[0] != n for v in vals):
         raise ValueError(f"strips have different lengths: {[v.shape[0] for v in vals]}")
     has_frames = frames is not None
-    rows = len(names) + (1 if has_frames else 0)
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.03,
-                        row_heights=([1.6] if has_frames else []) + [1.0] * len(names))
+    height = (150 if has_frames else 60) + 70 * len(names)
+    heights, gap = _split(height - MARGIN["t"] - MARGIN["b"], ([1.6] if has_frames else []) + [1.0] * len(names),
+                          0.03)
+    grid = _Panels(heights, [[""]] * len(heights), gap_px=gap, margin=MARGIN, title=title)
     if has_frames:
-        uri, tw = frames_png(frames)
-        fig.add_trace(go.Image(source=uri, x0=-0.5 + 0.5 / tw, dx=1.0 / tw, y0=0.5 / tw, dy=1.0 / tw,
-                               hoverinfo="skip"), row=1, col=1)
-        fig.update_yaxes(visible=False, row=1, col=1)
+        _frames_row(grid, grid.cells[0][0], frames)
     top = max(max(float(np.abs(v).max(initial=0.0)) for v in vals), 1e-9)
-    first = 2 if has_frames else 1
-    for k, (name, v) in enumerate(zip(names, vals)):
-        fig.add_trace(go.Heatmap(z=v[None, :], x=np.arange(n), y=[name], coloraxis="coloraxis", name=name,
-                                 hovertemplate=f"{name}<br>frame %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>"),
-                      row=first + k, col=1)
-    fig.update_layout(coloraxis=dict(colorscale="RdBu_r", cmin=-top, cmax=top,
-                                     colorbar=dict(title=dict(text=value_name, side="right"), thickness=12)))
-    fig.update_xaxes(range=[-0.5, n - 0.5])
-    fig.update_xaxes(title_text="frame", row=rows, col=1, **_ticks(index_labels(n)))
-    return _layout(fig, title=title, height=(150 if has_frames else 60) + 70 * len(names))
+    for (cell,), name, v in zip(grid.cells[1 if has_frames else 0:], names, vals):
+        grid.traces.append(dict(type="heatmap", z=v[None, :], x=np.arange(n), y=[name], coloraxis="coloraxis",
+                                name=name, xaxis=cell.x, yaxis=cell.y,
+                                hovertemplate=f"{name}<br>frame %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>"))
+        grid.axes(cell, x=dict(showticklabels=False), y={})
+    grid.axes(grid.cells[-1][0], x=dict(title=dict(text="frame"), showticklabels=True, **_ticks(index_labels(n))),
+              y={})
+    grid.share_x(range=[-0.5, n - 0.5])
+    grid.layout["coloraxis"] = dict(colorscale="RdBu_r", cmin=-top, cmax=top,
+                                    colorbar=dict(title=dict(text=value_name, side="right"), thickness=12))
+    return grid.figure()
 
 
 def word_strip(words: Sequence[str], values: np.ndarray, *, title: str = "attribution per word",
@@ -598,14 +622,12 @@ def word_strip(words: Sequence[str], values: np.ndarray, *, title: str = "attrib
     if v.shape[0] != len(words):
         raise ValueError(f"{v.shape[0]} values for {len(words)} words")
     top = max(float(np.abs(v).max(initial=0.0)), 1e-9)
-    fig = go.Figure(go.Heatmap(z=v[None, :], x=np.arange(len(words)), y=[value_name], colorscale="RdBu_r",
-                               zmin=-top, zmax=top, text=[[f"{x:.3g}" for x in v]], texttemplate="%{text}",
-                               customdata=[list(words)],
-                               hovertemplate="%{customdata}<br>" + value_name + " %{z:.4g}<extra></extra>",
-                               colorbar=dict(title=dict(text=value_name, side="right"), thickness=12)))
-    fig.update_xaxes(title_text="word", **_ticks(list(words)))
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title=title, height=190)
+    strip = dict(type="heatmap", z=v[None, :], x=np.arange(len(words)), y=[value_name], colorscale="RdBu_r",
+                 zmin=-top, zmax=top, text=[[f"{x:.3g}" for x in v]], texttemplate="%{text}",
+                 customdata=[list(words)], hovertemplate="%{customdata}<br>" + value_name + " %{z:.4g}<extra></extra>",
+                 colorbar=dict(title=dict(text=value_name, side="right"), thickness=12))
+    return _figure([strip], dict(_frame(title, 190), xaxis=dict(title=dict(text="word"), **_ticks(list(words))),
+                                 yaxis=dict(visible=False)))
 
 
 # ------------------------------------------------------------------- comparisons
@@ -620,20 +642,21 @@ def compare_bars(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str], labels
     labels = [str(i) for i in range(a.shape[0])] if labels is None else [str(x) for x in labels]
     x = np.arange(a.shape[0])
     d = b - a
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
+    heights, gap = _split(380 - MARGIN["t"] - MARGIN["b"], [0.6, 0.4], 0.08)
+    grid = _Panels(heights, [[""], [""]], gap_px=gap, margin=MARGIN, title=title)
+    (top,), (low,) = grid.cells
     for vals, name, colour in ((a, names[0], "#636efa"), (b, names[1], "#ef553b")):
-        fig.add_trace(go.Bar(x=x, y=vals, name=name, marker_color=colour, customdata=labels,
-                             hovertemplate=f"{name}<br>{x_title} %{{customdata}}<br>{value_name} %{{y:.4f}}<extra></extra>"),
-                      row=1, col=1)
-    fig.add_trace(go.Bar(x=x, y=d, name=f"{names[1]} − {names[0]}", customdata=labels, showlegend=True,
-                         marker_color=["#d62728" if v > 0 else "#1f77b4" for v in d],
-                         hovertemplate=f"{x_title} %{{customdata}}<br>difference %{{y:.4f}}<extra></extra>"),
-                  row=2, col=1)
-    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.25))
-    fig.update_yaxes(title_text=value_name, row=1, col=1)
-    fig.update_yaxes(title_text="difference", row=2, col=1)
-    fig.update_xaxes(title_text=x_title, row=2, col=1, **_ticks(labels))
-    return _layout(fig, title=title, height=380)
+        grid.traces.append(dict(type="bar", x=x, y=vals, name=name, marker_color=colour, customdata=labels,
+                                xaxis=top.x, yaxis=top.y,
+                                hovertemplate=f"{name}<br>{x_title} %{{customdata}}<br>{value_name} %{{y:.4f}}<extra></extra>"))
+    grid.traces.append(dict(type="bar", x=x, y=d, name=f"{names[1]} − {names[0]}", customdata=labels, showlegend=True,
+                            marker_color=["#d62728" if v > 0 else "#1f77b4" for v in d], xaxis=low.x, yaxis=low.y,
+                            hovertemplate=f"{x_title} %{{customdata}}<br>difference %{{y:.4f}}<extra></extra>"))
+    grid.axes(top, x=dict(showticklabels=False), y=dict(title=dict(text=value_name)))
+    grid.axes(low, x=dict(title=dict(text=x_title), **_ticks(labels)), y=dict(title=dict(text="difference")))
+    grid.share_x()
+    grid.layout.update(barmode="group", legend=dict(orientation="h", y=-0.25))
+    return grid.figure()
 
 
 def difference_map(diff: np.ndarray, *, rows: Sequence[str], cols: Sequence[str], row_title: str, col_title: str,
@@ -646,11 +669,9 @@ def difference_map(diff: np.ndarray, *, rows: Sequence[str], cols: Sequence[str]
 def confusion_figure(counts, *, title: str = "confusion") -> go.Figure:
     """A confusion DataFrame (rows truth, columns prediction) as a heatmap, counts in cells."""
     z = np.asarray(counts.to_numpy(), np.float32)
-    fig = heatmap(z, x_labels=[str(c) for c in counts.columns], y_labels=[str(i) for i in counts.index],
-                  x_title="prediction", y_title="truth", title=title, y_reversed=True, colorscale="Blues",
-                  value_name="questions", height=max(300, min(700, 120 + 22 * z.shape[0])))
-    fig.update_traces(text=z.astype(int), texttemplate="%{text}", selector=dict(type="heatmap"))
-    return fig
+    return heatmap(z, x_labels=[str(c) for c in counts.columns], y_labels=[str(i) for i in counts.index],
+                   x_title="prediction", y_title="truth", title=title, y_reversed=True, colorscale="Blues",
+                   value_name="questions", height=max(300, min(700, 120 + 22 * z.shape[0])), cells=z.astype(int))
 
 
 def memory_curve(points, *, metric: str, title: str = "loss against visual memory size (Figure 5)") -> go.Figure:
@@ -658,10 +679,10 @@ def memory_curve(points, *, metric: str, title: str = "loss against visual memor
     the visual memory's slots; the x axis is categorical-spaced on the sizes run."""
     x = [int(s) for s in points["visual_slots"]]
     std = [0.0 if (s != s) else float(s) for s in points["std"]]   # NaN (one seed): no bar
-    fig = go.Figure(go.Scatter(x=x, y=points["mean"], mode="lines+markers", name=metric,
-                               error_y=dict(type="data", array=std, visible=True),
-                               customdata=np.asarray(points["seeds"]),
-                               hovertemplate="S_v %{x}<br>" + metric + " %{y:.4f}<br>seeds %{customdata}<extra></extra>"))
-    fig.update_xaxes(title_text="visual memory slots S_v", type="log", tickvals=x, ticktext=[str(v) for v in x])
-    fig.update_yaxes(title_text=metric)
-    return _layout(fig, title=title, height=340)
+    curve = dict(type="scatter", x=x, y=points["mean"], mode="lines+markers", name=metric,
+                 error_y=dict(type="data", array=std, visible=True), customdata=np.asarray(points["seeds"]),
+                 hovertemplate="S_v %{x}<br>" + metric + " %{y:.4f}<br>seeds %{customdata}<extra></extra>")
+    return _figure([curve], dict(_frame(title, 340),
+                                 xaxis=dict(title=dict(text="visual memory slots S_v"), type="log", tickvals=x,
+                                            ticktext=[str(v) for v in x]),
+                                 yaxis=dict(title=dict(text=metric))))
