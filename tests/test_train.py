@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -125,10 +126,16 @@ def test_ddp_two_processes_match_one(tmp_path):
     cfg = tiny_train_config("tgif-qa", "count", ann, store, epochs=2)
     base = ["--dataset", "tgif-qa", "--task", "count", "--annotations", str(ann), "--features", str(store), *overrides(cfg)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "videoqa_core", "train", *base, "--out", str(one)], check=True, env=env, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "videoqa_core", "train", *base, "--out", str(one), "--evaluate", "test"],
+                   check=True, env=env, cwd=ROOT, timeout=300)
+    # --evaluate under torchrun: both ranks score their shard (a rank-0-only evaluation
+    # would wait forever on the gather, hence the timeout)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-                    "-m", "videoqa_core", "train", *base, "--out", str(two)], check=True, env=env, cwd=ROOT,
-                   capture_output=True)
+                    "-m", "videoqa_core", "train", *base, "--out", str(two), "--evaluate", "test"], check=True, env=env,
+                   cwd=ROOT, capture_output=True, timeout=300)
+    pa, pb = (pd.read_parquet(r / "predictions_test.parquet") for r in (one, two))
+    assert len(pa) > 0 and list(pa["qid"]) == list(pb["qid"])       # every test question once, in order
+    assert np.allclose(pa["score"], pb["score"], atol=1e-3)
     a, b = load_checkpoint(one / "last.pt"), load_checkpoint(two / "last.pt")
     # Reduction order differs between 1 and 2 processes (float sums); Adam magnifies that
     # where a gradient is ~0 (key biases). A different data order moves weights by ~lr*steps

@@ -165,10 +165,10 @@ def main(args) -> int:
         torch.cuda.set_device(device)
     try:
         code = _train(cfg, run, ckpt, device)
-        if dist.is_main_process():
-            from .evaluate import run_evaluation
-            for split in args.evaluate:
-                run_evaluation(str(run / "best.pt"), split, device=cfg.train.device)
+        # Every rank takes part: under DDP each scores its shard and rank 0 writes the files.
+        from .evaluate import run_evaluation
+        for split in args.evaluate:
+            run_evaluation(str(run / "best.pt"), split, device=str(device))
         return code
     finally:
         dist.cleanup()
