@@ -167,13 +167,7 @@ def checkpoints(roots: tuple[str, ...]) -> list[CheckpointEntry]:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the checkpoint…")
 def predictor(path: str, mtime: float):
-    import torch
-
     from videoqa_core.inference import Predictor
-    # One question at a time is too small a job for two threads: on 2 cores shared with the
-    # browser (or a training run), 2 threads made a traced question 0.1-1.5 s instead of
-    # 30 ms, as each waits for the other at every step; attributions ran no slower on one.
-    torch.set_num_threads(1)
     return Predictor.load(path)
 
 
