@@ -11,8 +11,8 @@ Conventions every builder follows, so that a page (and a test) can rely on them:
   trace carries the same text as ``name``.
 - Figures are built as plain dicts and validated once (:func:`_figure`), and the
   inspector's axes of indices do not push the margins (``automargin``): the browser
-  redraws a figure from scratch at every step and every question, so its drawing time
-  is the time a step takes.
+  redraws a figure from scratch (twice: Streamlit re-themes a chart once it is drawn) at
+  every step and every question, and that drawing is most of the time a step takes.
 - The current step is a dotted line shape named :data:`STEP_MARK` in every panel, with
   an annotation whose text is :func:`step_text` (``"step K"``, ``"word K"`` for the word
   step); the browser test reads that annotation from the DOM to see the marker move.
