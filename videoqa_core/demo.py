@@ -42,7 +42,7 @@ DATA = Path("data/demo")            # relative to the project root: the shipped 
 CKPT = Path("checkpoints/demo")
 MODEL = ["model.hidden=64", "model.visual_slots=8", "model.text_slots=4", "model.embed_dim=32"]
 TRAIN = ["train.lr=3e-3", "train.lr_step=0", "train.progress=false", "train.batch_size=32"]
-EPOCHS = {"count": 8, "action": 6, "transition": 8, "frameqa": 5, "open": 5}
+EPOCHS = {"count": 10, "action": 6, "transition": 8, "frameqa": 5, "open": 5}
 SWEEP = (2, 4, 16)          # visual slots besides the default 8 (Figure 5)
 
 
