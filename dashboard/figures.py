@@ -303,16 +303,19 @@ def _colour_axes(maps: Sequence[Map]) -> dict[str, str]:
 
 
 def _colour_bars(p: _Panels, maps: Sequence[Map], rows: dict[str, list[int]]) -> None:
-    """One colour bar per scale, beside the rows ``rows[scale]`` (0-based); its range
-    covers every map of that scale (read and write weights on one footing)."""
+    """One colour bar per scale, beside the rows ``rows[scale]`` (0-based), right of the
+    last panel of those rows (a map alone in its row keeps its bar next to it, not at the
+    far edge); its range covers every map of that scale (read and write weights on one
+    footing)."""
     for scale, axis in _colour_axes(maps).items():
         colours, signed, name = SCALES[scale]
         top = _top([np.asarray(m.z, np.float32) for m in maps if m.scale == scale], signed)
         domains = [p.cells[r][0].y_domain for r in rows[scale]]
         lo, hi = min(d[0] for d in domains), max(d[1] for d in domains)
+        right = max(p.cells[r][-1].x_domain[1] for r in rows[scale])
         p.layout[axis] = dict(colorscale=colours, cmin=-top if signed else 0.0, cmax=top,
                               colorbar=dict(title=dict(text=name, side="right"), thickness=12, len=hi - lo,
-                                            y=(lo + hi) / 2, yanchor="middle", x=1.01))
+                                            y=(lo + hi) / 2, yanchor="middle", x=right + 0.01))
 
 
 # The margins of a grid figure: a colour bar and its title right of the panels, tick

@@ -194,6 +194,11 @@ def test_affinity_is_signed_on_its_own_row_and_colour_bar():
     assert aff.xaxis not in {t.xaxis for t in fig.data if t is not aff} and aff.xaxis == "x5"
     rows = [tuple(fig.layout[t.yaxis.replace("y", "yaxis")].domain) for t in fig.data]
     assert rows.count(rows[-1]) == 1 and rows[-1][0] == 0.0       # the bottom row holds the affinity alone
+    # each colour bar right beside the last panel of its rows: the affinity's beside it,
+    # left of the second column, not at the figure's right edge
+    aff_right = fig.layout[aff.xaxis.replace("x", "xaxis")].domain[1]
+    assert fig.layout[aff.coloraxis].colorbar.x == pytest.approx(aff_right + 0.01) and aff_right < 0.5
+    assert fig.layout[soft.coloraxis].colorbar.x == pytest.approx(1.01)
 
 
 def test_a_variant_without_attention_has_no_map():
