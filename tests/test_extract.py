@@ -264,3 +264,19 @@ def test_cnn_extractors_without_weights_warn_and_record_it(tmp_path, capsys):
     assert store.attrs["appearance_weights"] == store.attrs["motion_weights"] == "random (seed 0)"
     assert "RANDOM weights" in store.attrs["warnings"]
     assert "appearance 224x224" in store.attrs["frame_size"]
+
+
+def test_store_keeps_each_video_as_one_compressed_chunk(tmp_path):
+    """Values round-trip exactly (float16 in, float32 out); a video is one gzip chunk."""
+    from videoqa_core.data.features import write_store
+    g = np.random.default_rng(0)
+    app = g.normal(size=(7, 5)).astype(np.float16)
+    mot = np.zeros((7, 3), np.float16)
+    path = write_store(tmp_path / "s.h5", [("v1", app, mot)], aliases={"vid1": "v1"})
+    with h5py.File(path) as f:
+        for name, shape in (("appearance/v1", (7, 5)), ("motion/v1", (7, 3))):
+            assert f[name].chunks == shape and f[name].compression == "gzip" and f[name].shuffle
+    store = FeatureStore(path)
+    a, m = store.get("vid1")
+    assert np.array_equal(a, app.astype(np.float32)) and np.array_equal(m, mot.astype(np.float32))
+    store.close()

@@ -132,10 +132,14 @@ def write_store(path: str | os.PathLike,
                 if app.ndim != 2 or mot.ndim != 2 or app.shape[0] != mot.shape[0]:
                     raise ValueError(f"{vid}: appearance {app.shape} and motion {mot.shape} must be [N, D] with the same N")
                 # gzip+shuffle: weight-free features (flat colour grids, mostly-zero frame
-                # differences) shrink ~6x; CNN features ~1.1x. Decompressing one video
-                # costs well under a millisecond.
-                ga.create_dataset(vid, data=app.astype(dtype), compression="gzip", compression_opts=4, shuffle=True)
-                gm.create_dataset(vid, data=mot.astype(dtype), compression="gzip", compression_opts=4, shuffle=True)
+                # differences) shrink ~6x; CNN features ~1.1x. One chunk per video: a
+                # video is always read whole, and one stream compresses better than
+                # h5py's automatic chunks (the demo store: 9.4 MB instead of 12.3 MB at
+                # level 9). Decompressing one video costs well under a millisecond.
+                for group, x in ((ga, app), (gm, mot)):
+                    x = x.astype(dtype)
+                    group.create_dataset(vid, data=x, compression="gzip", compression_opts=9, shuffle=True,
+                                         chunks=x.shape if x.size else None)
                 n_frames, da, dm = app.shape[0], app.shape[1], mot.shape[1]
             for alias, target in (aliases or {}).items():
                 if target not in ga:
