@@ -328,7 +328,26 @@ def test_transition_evidence_and_order_matters(made, scenes):
 
 
 def test_frameqa_evidence(made, scenes):
-    out, _ = made
+    _check_frameqa(made[0], scenes)
+
+
+def test_every_object_asks_about_each_object_and_changes_nothing_else(made, scenes, tmp_path):
+    out = tmp_path / "every"
+    synth.generate(out, videos=VIDEOS, seed=SEED, every_object=True)
+    _check_frameqa(out, scenes)
+    asked = Counter((int(r["key"]), r["type"]) for r in _rows(out, "frameqa"))
+    for scene in scenes:
+        n = len(scene.objects)
+        assert [asked[(scene.index, t)] for t in ("0", "1", "2", "3")] == [n, 1, n, n]
+    # the same scenes and every other question: only FrameQA, its evidence and the manifest differ
+    default, every = _digests(made[0]), _digests(out)
+    differ = sorted(k for k in default if default[k] != every[k])
+    assert differ == ["evidence.json", "manifest.json", "tgif-qa/Test_frameqa_question.csv",
+                      "tgif-qa/Train_frameqa_question.csv"]
+    assert json.loads((out / "manifest.json").read_text())["every_object"] is True
+
+
+def _check_frameqa(out: Path, scenes) -> None:
     ev = _evidence(out)
     size = scenes[0].size
     for r in _rows(out, "frameqa"):
