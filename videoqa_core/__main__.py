@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("videoqa_core.bench", "speed and FLOP utilisation at the paper's shapes"),
     "extract": ("videoqa_core.video.extract", "video files -> HDF5 feature store"),
     "synth": ("videoqa_core.data.synth", "render the synthetic benchmark with evidence"),
+    "probe": ("videoqa_core.data.probe", "do a feature store's frames show the synthetic events? (linear probe)"),
     "demo": ("videoqa_core.demo", "build the embedded demo (synth, extract, train, evaluate)"),
     "figure": ("videoqa_core.figure", "export Figure-1 style panels for question ids"),
     "analyze": ("videoqa_core.explain.store", "precompute the analysis store for a split"),
