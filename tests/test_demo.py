@@ -39,6 +39,12 @@ def test_mini_demo_end_to_end(tmp_path):
     ck = load_checkpoint(ckpts / "action" / "Mv+Mt" / "best.pt")
     assert "optimizer" not in ck and all(v.dtype != torch.float32 for v in ck["model"].values())
     assert not (ckpts / "action" / "Mv+Mt" / "last.pt").exists()
+    # a kept run's predictions are the shipped fp16 checkpoint's own, to the last bit
+    shipped = pd.read_parquet(ckpts / "action" / "Mv+Mt" / "predictions_test.parquet")
+    assert cli(["evaluate", "--checkpoint", str(ckpts / "action" / "Mv+Mt" / "best.pt"), "--split", "test",
+                "--out", str(tmp_path / "again.parquet")]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again.parquet"), shipped,
+                                  check_exact=True)
     df = pd.read_parquet(ckpts / "open" / "Attvt-all" / "predictions_test.parquet")
     assert len(df) > 0 and set(df["qtype"]) <= {"what", "who", "how", "when", "where"}
     # the MSVD-style ids resolve through the store's links, and the predictor finds its data
