@@ -150,8 +150,9 @@ def train_run(run: Run, data: Path = DATA, epochs_scale: float = 1.0) -> dict:
     if run.keep:
         # A kept run ships fp16 weights, so its predictions are scored from those: scored
         # from the fp32 best.pt inside the training process, the shipped checkpoint would
-        # reproduce its own predictions file only to ~1e-4 in confidence. One more process
-        # start (~5 s) per kept run; the others still evaluate inside `train`.
+        # reproduce its own predictions file only to ~1e-4 in confidence, and a near-tie
+        # can flip (two answers did across the 14 kept runs). One more process start
+        # (~4 s) per kept run; the others still evaluate inside `train`.
         shrink_checkpoint(folder / "best.pt")
         _python(["evaluate", "--checkpoint", str(run.folder / "best.pt"), "--split", "test"], log)
     else:
