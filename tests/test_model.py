@@ -151,7 +151,7 @@ def test_overfit_one_batch(task):
     first = None
     for _ in range(150):
         loss = kind.loss(m(*x).scores, target)
-        first = first if first is not None else float(loss)
+        first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
         opt.step()
