@@ -158,7 +158,7 @@ def test_overfit_one_batch(task):
     m.eval()
     with torch.no_grad():
         pred, _ = kind.predict(m(*x).scores)
-    assert float(loss) < 0.05 * first
+    assert loss.item() < 0.05 * first
     assert bool(kind.correct(pred, target).all())
 
 
