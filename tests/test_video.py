@@ -182,6 +182,20 @@ def test_truncated_mp4_with_index_first_is_caught(tmp_path):
             read_frames(cut, 8, backend=backend)
 
 
+def test_cut_mkv_is_caught_by_its_duration(tmp_path):
+    # Matroska keeps no frame count, only a duration written at the start: a file cut
+    # short still opens and decodes its first frames, and only the duration gives it away.
+    noise = np.random.default_rng(0).integers(0, 256, (60, 64, 64, 3), dtype=np.uint8)  # every frame costs bytes
+    whole = write_video(tmp_path / "whole.mkv", noise, fps=10)
+    raw = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(raw[: int(len(raw) * 0.3)])
+    for backend in ("auto", "pyav"):
+        assert read_frames(whole, 8, backend=backend).shape[0] == 8
+        with pytest.raises(VideoReadError, match="truncated: the header's duration"):
+            read_frames(cut, 8, backend=backend)
+
+
 # ---------------------------------------------------------------- rotation
 
 def test_rotate_frames_counter_clockwise():

@@ -18,7 +18,10 @@ features were sampled by index too (see :func:`sample_indices`).
 
 Anything that cannot be decoded (zero bytes, random bytes, truncated container, a decode
 error midway, a GIF with its trailer cut off) raises :class:`VideoReadError` with a short
-reason; callers that process many files (``extract``) report it and move on.
+reason; callers that process many files (``extract``) report it and move on. A file that
+decodes but holds far fewer frames than its header promises (the frame count of mp4 / mov
+/ avi; for Matroska / WebM, which keep none, duration x frame rate) was cut short and is
+refused too, rather than stored as a shorter video.
 """
 from __future__ import annotations
 
@@ -124,12 +127,16 @@ def decode_video(path: str | os.PathLike, num_frames: int = 35, *, clip_len: int
     use_decord = decord is not None and (
         backend == "decord" or (backend == "auto" and path.suffix.lower() not in _PYAV_FIRST))
     if use_decord:
-        _probe(path)  # a file FFmpeg cannot even open fails here, without decord's C++ log noise
+        # a file FFmpeg cannot even open fails here, without decord's C++ log noise
+        promised = _probe(path)
         try:
-            return _decode_decord(path, num_frames, clip_len, size, threads)
+            video = _decode_decord(path, num_frames, clip_len, size, threads)
         except Exception as exc:  # decord raises several unrelated types; all mean "try PyAV"
             if backend == "decord":
                 raise VideoReadError(f"decord cannot read it: {_first_line(exc)}") from exc
+        else:
+            _check_length(video.total, promised)
+            return video
     return _decode_pyav(path, num_frames, clip_len, size, threads)
 
 
@@ -176,11 +183,10 @@ def _decode_pyav(path, num_frames, clip_len, size, threads) -> DecodedVideo:
     if path.suffix.lower() == ".gif":
         _check_gif_trailer(path)
     try:
-        total, declared = _count_packets(path)
+        total, promised = _count_packets(path)
         if total <= 0:
             raise VideoReadError("no video frames")
-        if declared > 0 and total < declared - _slack(declared):
-            raise VideoReadError(f"truncated: the header lists {declared} frames, the file holds {total}")
+        _check_length(total, promised)
         decoded, frames = _pyav_pass(path, total, num_frames, clip_len, size, threads)
         if decoded < total - _slack(total):
             # Frame-threaded decoding hides the error of a damaged packet; the missing
@@ -198,15 +204,43 @@ def _decode_pyav(path, num_frames, clip_len, size, threads) -> DecodedVideo:
     return DecodedVideo(frames=np.stack(frames), sample=sample, clips=clips, total=total, backend="pyav")
 
 
-def _probe(path: Path) -> None:
+def _probe(path: Path) -> tuple[int, bool]:
+    """Open with FFmpeg; return the frames the header promises (see :func:`_promised`)."""
     import av
 
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoReadError("no video stream (audio or data only)")
+            return _promised(container, container.streams.video[0])
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise VideoReadError(f"cannot open: {_first_line(exc)}") from exc
+
+
+def _promised(container, stream) -> tuple[int, bool]:
+    """(frames, exact): what the header says the file holds, 0 when it says nothing.
+
+    mp4 / mov / avi store a frame count (exact). Matroska / WebM store only a duration
+    (written at the start, so a file cut short keeps the whole video's), from which
+    duration x frame rate estimates the count; a variable frame rate can put that
+    estimate off by some percent, never by half."""
+    n = int(stream.frames or 0)
+    if n > 0:
+        return n, True
+    if "matroska" in (container.format.name or "") and container.duration and stream.average_rate:
+        return int(round(container.duration / 1e6 * float(stream.average_rate))), False
+    return 0, False
+
+
+def _check_length(total: int, promised: tuple[int, bool]) -> None:
+    """Refuse a file holding far fewer frames than its header promises: it was cut short."""
+    n, exact = promised
+    if n <= 0:
+        return
+    if exact and total < n - _slack(n):
+        raise VideoReadError(f"truncated: the header lists {n} frames, the file holds {total}")
+    if not exact and total < n // 2:
+        raise VideoReadError(f"truncated: the header's duration means about {n} frames, the file holds {total}")
 
 
 def _slack(n: int) -> int:
@@ -215,16 +249,16 @@ def _slack(n: int) -> int:
     return max(2, n // 50)
 
 
-def _count_packets(path: Path) -> tuple[int, int]:
+def _count_packets(path: Path) -> tuple[int, tuple[int, bool]]:
     import av
 
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise VideoReadError("no video stream (audio or data only)")
         stream = container.streams.video[0]
-        declared = int(stream.frames or 0)  # 0 where the container keeps no count (mkv)
+        promised = _promised(container, stream)
         # Demuxing without decoding is cheap and, unlike stream.frames, always known.
-        return sum(1 for packet in container.demux(stream) if packet.size > 0), declared
+        return sum(1 for packet in container.demux(stream) if packet.size > 0), promised
 
 
 def _pyav_pass(path, total, num_frames, clip_len, size, threads) -> tuple[int, list[np.ndarray]]:
