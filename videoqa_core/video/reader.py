@@ -131,12 +131,12 @@ def decode_video(path: str | os.PathLike, num_frames: int = 35, *, clip_len: int
         promised = _probe(path)
         try:
             video = _decode_decord(path, num_frames, clip_len, size, threads)
+            # short of what the header promises: PyAV counts the packets itself and decides
+            _check_length(video.total, promised)
+            return video
         except Exception as exc:  # decord raises several unrelated types; all mean "try PyAV"
             if backend == "decord":
                 raise VideoReadError(f"decord cannot read it: {_first_line(exc)}") from exc
-        else:
-            _check_length(video.total, promised)
-            return video
     return _decode_pyav(path, num_frames, clip_len, size, threads)
 
 
