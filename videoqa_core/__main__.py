@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("videoqa_core.video.extract", "video files -> HDF5 feature store"),
     "synth": ("videoqa_core.data.synth", "render the synthetic benchmark with evidence"),
     "probe": ("videoqa_core.data.probe", "do a feature store's frames show the synthetic events? (linear probe)"),
+    "oracle": ("videoqa_core.data.oracle", "ground-truth features for a synthetic folder (the model's ceiling)"),
     "demo": ("videoqa_core.demo", "build the embedded demo (synth, extract, train, evaluate)"),
     "figure": ("videoqa_core.figure", "export Figure-1 style panels for question ids"),
     "analyze": ("videoqa_core.explain.store", "precompute the analysis store for a split"),

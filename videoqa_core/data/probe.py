@@ -33,7 +33,7 @@ from .synth import ENTER, EVENTS, LEAVE, sampled_indices
 PROBE_EVENTS = EVENTS + (ENTER, LEAVE)
 
 
-def _bench_from(synth_dir: Path):
+def bench_from(synth_dir: Path):
     from . import synth
     manifest_path = synth_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -100,7 +100,7 @@ def probe(synth_dir: str | Path, features: str | Path, *, part: str = "both", st
     import torch
 
     from .features import FeatureStore
-    bench = _bench_from(Path(synth_dir))
+    bench = bench_from(Path(synth_dir))
     store = FeatureStore(features)
     try:
         missing = [s.name for s in bench.scenes if s.name not in store]
