@@ -221,3 +221,59 @@ def test_glove_initialises_the_embedding(tmp_path, capsys):
     # one epoch of Adam at lr 3e-3 moves a row by at most ~3e-3 per step
     assert torch.allclose(emb[itos.index("how")], torch.full((8,), 0.5), atol=0.05)
     assert torch.allclose(emb[itos.index("many")], torch.full((8,), -0.25), atol=0.05)
+
+
+def test_init_from_copies_what_fits_and_words_by_word(tmp_path):
+    from videoqa_core.config import Config
+    from videoqa_core.data.vocab import Vocab
+    from videoqa_core.model.videoqa import VideoQAModel
+    from videoqa_core.train import warm_start
+    ann, store = make_tgif_dataset(tmp_path, "action")
+    src = tmp_path / "src"
+    assert train_cli(ann, store, src, task="action", epochs=1) == 0
+    ck = load_checkpoint(src / "best.pt")
+    # a Count model over a vocabulary in another order, with one word the source never saw
+    cfg = Config.from_dict(ck["config"])
+    cfg.data.task = "count"
+    cfg.validate()
+    words = ck["vocab"][:2] + ["zebra"] + ck["vocab"][:1:-1]
+    cfg.model.vocab_size = len(words)
+    torch.manual_seed(1)
+    model = VideoQAModel(cfg.model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rep = warm_start(model, Vocab.from_list(words), None, src)          # a run folder: its best.pt
+    after = model.state_dict()
+    assert rep["checkpoint"] == str(src / "best.pt") and rep["source_task"] == "action"
+    assert not rep["head_copied"] and rep["words"] == len(ck["vocab"])
+    for name, value in ck["model"].items():
+        if name.startswith("head."):   # an mc score head does not start a count regression
+            assert torch.equal(after[name], before[name]), name
+        elif name != "embedding.weight":
+            assert torch.equal(after[name], value.float()), name
+    emb, src_emb = after["embedding.weight"], ck["model"]["embedding.weight"].float()
+    for j, w in enumerate(words):
+        if w == "zebra":
+            assert torch.equal(emb[j], before["embedding.weight"][j])
+        else:
+            assert torch.equal(emb[j], src_emb[ck["vocab"].index(w)]), w
+
+
+def test_init_from_cli_records_and_refuses(tmp_path, capsys):
+    ann, store = make_tgif_dataset(tmp_path, "action")
+    src, run = tmp_path / "src", tmp_path / "run"
+    assert train_cli(ann, store, src, task="action", epochs=1) == 0
+    assert train_cli(ann, store, run, task="action", epochs=1, extra=["--init-from", str(src / "best.pt")]) == 0
+    rec = json.loads((run / "init_from.json").read_text())
+    assert rec["copied"] == rec["of"] and rec["head_copied"] and rec["skipped"] == []
+    assert "init from" in capsys.readouterr().out
+    bad = [
+        (["--init-from", str(tmp_path / "none.pt")], "does not exist"),
+        (["--init-from", str(src / "best.pt"), "model.hidden=12"], "this model's is"),
+    ]
+    for extra, needle in bad:
+        assert train_cli(ann, store, tmp_path / "x", task="action", epochs=1, extra=extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err, err
+        assert not (tmp_path / "x").exists()
+    assert cli(["train", "--resume", str(run), "--init-from", str(src / "best.pt")]) == 2
+    assert "--init-from starts a new run" in capsys.readouterr().err

@@ -45,13 +45,18 @@ def save_checkpoint(obj: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """The file a checkpoint argument names: itself, or a run folder's best.pt (else last.pt)."""
     path = Path(path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():
-                path = path / name
-                break
+                return path / name
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    path = checkpoint_file(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist: pass a .pt file or a run folder holding best.pt")
     try:

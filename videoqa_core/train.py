@@ -5,6 +5,7 @@
     torchrun --nproc_per_node 2 -m videoqa_core train ...     # DDP: gloo on CPU, NCCL on GPU
     python -m videoqa_core train --resume runs/count          # continue after a crash
     python -m videoqa_core train ... --evaluate test          # then write predictions_test.parquet
+    python -m videoqa_core train ... --init-from runs/warmup/best.pt   # warm start (fine-tuning)
 
 The run folder holds ``config.json`` (resolved config), ``metrics.jsonl`` (one JSON line
 per epoch), ``last.pt`` (everything needed to resume) and ``best.pt`` (the epoch with the
@@ -26,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import distributed as dist
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
 from .config import Config, apply_overrides
 from .data.dataset import collate
 from .data.pipeline import build_vocabularies, load_splits, make_dataset, open_store
@@ -45,6 +46,8 @@ def configure(p) -> None:
     p.add_argument("--out", help="run folder to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
     p.add_argument("--glove", help="GloVe text file to initialise the word embedding")
+    p.add_argument("--init-from", metavar="CKPT", help="start from the weights of CKPT that fit this model "
+                   "(same name and shape; word embeddings by word); recorded in RUN_DIR/init_from.json")
     p.add_argument("--evaluate", action="append", default=[], choices=["train", "val", "test"], metavar="SPLIT",
                    help="then evaluate best.pt on SPLIT as `evaluate` does, in this process (repeatable)")
     p.add_argument("overrides", nargs="*", help="dotted overrides: model.variant=Attv train.epochs=5 ...")
@@ -128,6 +131,8 @@ def _prepare_config(args) -> tuple[Config, Path, dict | None]:
         run = Path(args.resume)
         if not (run / "last.pt").is_file():
             raise UserError(f"--resume {run}: no last.pt there; point at a run folder made by `train`")
+        if getattr(args, "init_from", None):
+            raise UserError("--init-from starts a new run; --resume continues one from its own weights: use one of them")
         ckpt = load_checkpoint(run / "last.pt")
         cfg = Config.from_dict(ckpt["config"])
         # Only the length of the run may change on resume; anything else would not be a resume.
@@ -164,7 +169,7 @@ def main(args) -> int:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
     try:
-        code = _train(cfg, run, ckpt, device)
+        code = _train(cfg, run, ckpt, device, init_from=getattr(args, "init_from", None))
         # Every rank takes part: under DDP each scores its shard and rank 0 writes the files.
         from .evaluate import run_evaluation
         for split in args.evaluate:
@@ -174,7 +179,59 @@ def main(args) -> int:
         dist.cleanup()
 
 
-def _train(cfg: Config, run: Path, ckpt: dict | None, device: torch.device) -> int:
+def warm_start(model: VideoQAModel, vocab: Vocab, answers, path) -> dict:
+    """Copy into ``model`` every weight of the checkpoint at ``path`` that means the same here.
+
+    Both models must have the same sizes (a tensor they share has one shape); tensors only
+    one of them has (another variant's parts) are left alone. The word embedding is copied row by
+    row for the words both vocabularies hold (ids differ between datasets); the answer head
+    only when both runs have the same kind of head (count / mc / open) and, for open-ended,
+    the same answer list, because a head of the same shape over other answers would start
+    out confidently wrong. Everything else keeps its fresh initialisation. This is how a
+    model trained on one task starts another: e.g. a multiple-choice model warmed up on an
+    easy question set before Transition. Returns what was copied, for init_from.json."""
+    import hashlib
+    path = checkpoint_file(path)
+    src = load_checkpoint(path)
+    src_cfg = Config.from_dict(src["config"])
+    same_head = (kind_of(src_cfg.data.task).name == kind_of(model.cfg.task).name
+                 and (src.get("answers") or None) == (list(answers) if answers else None))
+    own = model.state_dict()
+    # A tensor both models have must have one shape in both (the embedding: one width): a
+    # model of other sizes would be copied in scattered pieces, which starts nothing.
+    for name, value in src["model"].items():
+        if name in own and (own[name].shape[1:] != value.shape[1:] or
+                            (name != "embedding.weight" and own[name].shape != value.shape)):
+            raise UserError(f"--init-from {path}: its {name} is {tuple(value.shape)}, this model's is "
+                            f"{tuple(own[name].shape)}; warm-start from a run with the same model.* sizes "
+                            "and feature dimensions")
+    copied, skipped, words = [], [], 0
+    for name, value in src["model"].items():
+        if name not in own:   # e.g. a part this variant does not have
+            skipped.append(name)
+        elif name.startswith("head.") and not same_head:
+            skipped.append(name)
+        elif name == "embedding.weight":
+            index = {w: i for i, w in enumerate(src["vocab"])}
+            for j, w in enumerate(vocab.to_list()):
+                if w in index:
+                    own[name][j] = value[index[w]].to(own[name].dtype)
+                    words += 1
+            copied.append(name)
+        else:
+            own[name].copy_(value.to(own[name].dtype))
+            copied.append(name)
+    if not copied:
+        raise UserError(f"--init-from {path}: none of its weights are part of this model; "
+                        "warm-start from a run of this model")
+    model.load_state_dict(own)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"checkpoint": str(path), "sha256": digest, "source_task": src_cfg.data.task,
+            "copied": len(copied), "of": len(own), "skipped": skipped,
+            "words": words, "vocab": len(vocab), "head_copied": same_head and any(n.startswith("head.") for n in copied)}
+
+
+def _train(cfg: Config, run: Path, ckpt: dict | None, device: torch.device, init_from: str | None = None) -> int:
     kind = kind_of(cfg.data.task)
     splits = load_splits(cfg.data)
     for name in ("train", "val"):
@@ -204,6 +261,7 @@ def _train(cfg: Config, run: Path, ckpt: dict | None, device: torch.device) -> i
         if dist.is_main_process():
             print(f"GloVe: {found}/{len(vocab)} words initialised from {cfg.data.glove}")
     model = VideoQAModel(cfg.model, embedding=embedding).to(device)
+    warm = warm_start(model, vocab, answers, init_from) if init_from and ckpt is None else None
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, cfg.train.lr_step, cfg.train.lr_gamma)
                  if cfg.train.lr_step > 0 else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0))
@@ -232,6 +290,10 @@ def _train(cfg: Config, run: Path, ckpt: dict | None, device: torch.device) -> i
     if dist.is_main_process():
         run.mkdir(parents=True, exist_ok=True)
         cfg.save(run / "config.json")
+        if warm is not None:
+            (run / "init_from.json").write_text(json.dumps(warm, indent=1) + "\n", encoding="utf-8")
+            print(f"init from {warm['checkpoint']} ({warm['source_task']}): {warm['copied']} of {warm['of']} tensors, "
+                  f"{warm['words']} of {warm['vocab']} words{'' if warm['head_copied'] else ', fresh answer head'}")
         _trim_metrics(run / "metrics.jsonl", start_epoch)
         print(f"run {run}: {len(train_ds)} train / {len(val_ds)} val questions, {cfg.model.variant}"
               f"{'' if cfg.model.baseline == 'none' else ' baseline=' + cfg.model.baseline}, device {device}, "
