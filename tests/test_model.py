@@ -39,8 +39,8 @@ def test_trace_shapes(task):
         assert torch.allclose(s, torch.ones_like(s), atol=1e-5), name
     # attention maps put no weight on padded words
     tm = out.trace.text_mask
-    assert float(out.trace.v2t_attn.masked_select(~tm[:, None, :].expand_as(out.trace.v2t_attn)).abs().max().item()) == 0.0
-    assert float(out.trace.affinity.masked_select(~tm[:, None, :].expand_as(out.trace.affinity)).abs().max().item()) == 0.0
+    assert out.trace.v2t_attn.masked_select(~tm[:, None, :].expand_as(out.trace.v2t_attn)).abs().max().item() == 0.0
+    assert out.trace.affinity.masked_select(~tm[:, None, :].expand_as(out.trace.affinity)).abs().max().item() == 0.0
     expected_scores = {"count": (B,), "action": (B, 5), "frameqa": (B, cfg.num_answers)}[task]
     assert tuple(out.scores.shape) == expected_scores
     row = out.trace.numpy().row(0)
