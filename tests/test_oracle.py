@@ -90,3 +90,21 @@ def test_refuses_to_overwrite_and_needs_a_synth_folder(folder, tmp_path):
     with pytest.raises(UserError, match="no manifest.json"):
         write_oracle(tmp_path, tmp_path / "new.h5")
     assert not (tmp_path / "new.h5").exists()
+
+
+def test_warmup_folder_rebuilds_and_gets_oracle_features(tmp_path):
+    """A `synth --warmup` folder is rebuilt from its manifest like the benchmark: the one
+    acting object's events are in the motion blocks, the objects at rest have none."""
+    synth.generate(tmp_path / "warm", videos=6, seed=SEED, warmup=True)
+    write_oracle(tmp_path / "warm", tmp_path / "oracle.h5")
+    scenes = synth.build(videos=6, seed=SEED, warmup=True).scenes
+    store = FeatureStore(tmp_path / "oracle.h5")
+    try:
+        assert sorted(store.ids()) == [s.name for s in scenes]
+        for scene in scenes:
+            _, m = store.get(scene.name)
+            for obj in scene.objects:
+                block = m[:, synth.COLOR_NAMES.index(obj.color) * MOTION_BLOCK:][:, :MOTION_BLOCK]
+                assert (block.sum() > 0) == bool(obj.events)
+    finally:
+        store.close()

@@ -327,6 +327,51 @@ def test_transition_evidence_and_order_matters(made, scenes):
         assert any(c in kinds for c in cands if c != kinds[i])
 
 
+def test_warmup_set_read_off_the_rendering(tmp_path):
+    """synth --warmup: one object acts; "what" answers one of its events against four that
+    no object does; "after/before" answers the neighbour of an anchor it does once, with its
+    other events among the wrong candidates. Same seed, same bytes; Action files only."""
+    out = tmp_path / "warm"
+    summary = synth.generate(out, videos=VIDEOS, seed=SEED, warmup=True)
+    files = set(_digests(out))
+    assert {f for f in files if not f.startswith("videos/")} == {
+        "evidence.json", "manifest.json", "tgif-qa/Train_action_question.csv", "tgif-qa/Test_action_question.csv"}
+    assert len([f for f in files if f.startswith("videos/warm")]) == VIDEOS
+    assert summary["tgif-qa"]["action"]["Train"] > 0 and summary["tgif-qa"]["count"]["Train"] == 0
+    assert json.loads((out / "manifest.json").read_text())["warmup"] is True
+    scenes = synth.build(videos=VIDEOS, seed=SEED, warmup=True).scenes
+    ev = _evidence(out)
+    templates = Counter()
+    for r in _rows(out, "action"):
+        scene = scenes[int(r["key"])]
+        assert r["gif_name"] == scene.name
+        runs = [_runs(scene, j) for j in range(len(scene.objects))]
+        assert sum(1 for x in runs if x) == 1                       # exactly one object acts
+        direction, anchor = re.fullmatch(r"What happens(?: (after|before) (\w+))? \?", r["question"]).groups()
+        mine = next(x for x in runs if x)
+        kinds = [k for k, _ in mine]
+        cands = [r[f"a{j}"] for j in range(1, 6)]
+        answer = cands[int(r["answer"])]
+        e = ev[f"tgif-qa/action/{r['vid_id']}"]
+        if direction is None:
+            templates["what"] += 1
+            assert answer in kinds and not any(c in kinds for c in cands if c != answer)
+            assert e["frames"] == sorted(t for f in _kinds(mine, answer) for t in f)
+            assert e["words"] == []
+        else:
+            templates[direction] += 1
+            assert kinds.count(anchor) == 1
+            i = kinds.index(anchor) + (1 if direction == "after" else -1)
+            assert kinds[i] == answer and anchor not in cands
+            assert {k for k in kinds if k in synth.EVENTS} - {anchor} <= set(cands)   # only order decides
+            assert e["frames"] == mine[i][1]
+            _check_words(r["question"], e["words"], direction, anchor)
+    assert templates["what"] == VIDEOS and templates["after"] > 0 and templates["before"] > 0
+    again = tmp_path / "again"
+    synth.generate(again, videos=VIDEOS, seed=SEED, warmup=True)
+    assert _digests(again) == _digests(out)
+
+
 def test_frameqa_evidence(made, scenes):
     _check_frameqa(made[0], scenes)
 

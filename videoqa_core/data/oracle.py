@@ -71,8 +71,10 @@ def write_oracle(synth_dir: str | Path, out: str | Path, *, num_frames: int = 35
                                           "motion": list(PROBE_EVENTS)}),
              "warnings": "ground truth from the rendering model, not features of the video pixels"}
     items = ((s.name, *oracle_features(s, num_frames)) for s in bench.scenes)
+    # the MSVD-style names exist only where the folder has MSVD files (not a --warmup set)
+    msvd = any(q.dataset == "msvd-qa" for q in bench.questions)
     write_store(out, items, attrs=attrs, dtype="float16",
-                aliases={f"vid{s.index + 1}": s.name for s in bench.scenes})
+                aliases={f"vid{s.index + 1}": s.name for s in bench.scenes} if msvd else {})
     return {"out": str(out), "videos": len(bench.scenes), "num_frames": num_frames,
             "appearance_dim": len(COLOR_NAMES) * APPEARANCE_BLOCK, "motion_dim": len(COLOR_NAMES) * MOTION_BLOCK}
 
