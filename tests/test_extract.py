@@ -280,3 +280,26 @@ def test_store_keeps_each_video_as_one_compressed_chunk(tmp_path):
     a, m = store.get("vid1")
     assert np.array_equal(a, app.astype(np.float32)) and np.array_equal(m, mot.astype(np.float32))
     store.close()
+
+
+def test_store_cache_hands_out_copies_and_stays_within_its_budget(tmp_path):
+    """A video read twice comes from memory: the same values, never the caller's edits;
+    the cache holds no more than cache_mb, and a pickled store (a DataLoader worker's)
+    starts with an empty one."""
+    import pickle
+    from videoqa_core.data.features import write_store
+    g = np.random.default_rng(1)
+    vids = [(f"v{i}", g.normal(size=(35, 64)).astype(np.float16), g.normal(size=(35, 32)).astype(np.float16))
+            for i in range(3)]
+    path = write_store(tmp_path / "s.h5", vids)
+    per_video = 35 * (64 + 32) * 4   # float32 bytes
+    store = FeatureStore(path, cache_mb=2.5 * per_video / 2 ** 20)
+    for name, app, mot in vids:
+        a, m = store.get(name)
+        a[:] = 7.0                               # the caller's own copy
+        a, m = store.get(name)
+        assert np.array_equal(a, app.astype(np.float32)) and np.array_equal(m, mot.astype(np.float32))
+    assert sorted(store._cache) == ["v0", "v1"]    # the third does not fit
+    assert pickle.loads(pickle.dumps(store))._cache == {}
+    store.close()
+    assert FeatureStore(path, cache_mb=0).get("v0") is not None

@@ -15,7 +15,9 @@ go to small shard files and are merged into the store by the same write-then-ren
 the job can be killed at any moment and resumed.
 
 Reading is lazy: :class:`FeatureStore` opens the file on first access *in each process*
-(h5py handles must not cross ``fork``), once per DataLoader worker, never per item.
+(h5py handles must not cross ``fork``), once per DataLoader worker, never per item. A
+video read once is kept in memory, up to ``cache_mb`` per process: one HDF5 read costs
+about 0.8 ms, a sixth of a demo-sized training step, and every epoch reads every video again.
 """
 from __future__ import annotations
 
@@ -33,8 +35,10 @@ from ..errors import UserError
 class FeatureStore:
     """Read-only, lazily opened view of one feature file."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, cache_mb: float = 512):
         self.path = Path(path)
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache_left = int(cache_mb * 2 ** 20)
         if not self.path.is_file():
             raise UserError(f"feature store {self.path} does not exist: run `python -m videoqa_core extract` first or pass the right --features path")
         self._file: h5py.File | None = None
@@ -67,6 +71,7 @@ class FeatureStore:
         state = self.__dict__.copy()
         state["_file"] = None
         state["_pid"] = None
+        state["_cache"] = {}   # each worker fills its own
         return state
 
     def ids(self) -> list[str]:
@@ -82,9 +87,17 @@ class FeatureStore:
         """(appearance [N, Da], motion [N, Dm]) as float32."""
         if video_id not in self._idset:
             raise UserError(f"video '{video_id}' is not in feature store {self.path}: extract it or check the annotation's video ids")
-        f = self._handle()
-        return (np.asarray(f["appearance"][video_id], dtype=np.float32),
-                np.asarray(f["motion"][video_id], dtype=np.float32))
+        hit = self._cache.get(video_id)
+        if hit is None:
+            f = self._handle()
+            hit = (np.asarray(f["appearance"][video_id], dtype=np.float32),
+                   np.asarray(f["motion"][video_id], dtype=np.float32))
+            size = hit[0].nbytes + hit[1].nbytes
+            if size <= self._cache_left:   # first come, first kept; nothing is evicted
+                self._cache[video_id] = hit
+                self._cache_left -= size
+        # copies: a caller may change its arrays in place, the cache must not see it
+        return hit[0].copy(), hit[1].copy()
 
     def close(self) -> None:
         if self._file is not None:
