@@ -25,6 +25,10 @@ def test_plan_covers_the_issue():
     assert {(t, "Attvt-all") for t in ("count", "action", "transition", "frameqa", "open")} <= kept
     assert {("action", v) for v in VARIANTS} <= kept
     assert len({r.folder for r in plan(seeds=2)}) == 2 * len(runs)
+    # the warm-up run before everything, the runs started from it last (no worker waits)
+    assert runs[0].is_warmup and [r.warm for r in runs[-2:]] == [True, True]
+    assert {(r.task, r.name) for r in runs if r.warm} == {("action", "Attvt-all-warm"), ("transition", "Attvt-all-warm")}
+    assert not any(r.warm or r.is_warmup for r in plan(warmup=False))
 
 
 def test_mini_demo_end_to_end(tmp_path):
@@ -56,3 +60,27 @@ def test_mini_demo_end_to_end(tmp_path):
     # an MSVD-style id (vidN) finds its clip through youtube_mapping.txt, as real MSVD does
     clip = p.video_path(rec.video_id)
     assert clip is not None and clip.stem != rec.video_id and clip.suffix == ".gif"
+
+
+def test_mini_demo_warm_run_starts_from_the_warmup_run(tmp_path):
+    """--only a -warm run trains the warm-up set's run first (its data built on the way),
+    starts from its weights, and ships neither its checkpoint nor its data."""
+    from dashboard.tables import scan_runs
+    data, ckpts = tmp_path / "data", tmp_path / "ckpt"
+    code = cli(["demo", "--videos", "24", "--warmup-videos", "30", "--data-dir", str(data),
+                "--checkpoints-dir", str(ckpts), "--only", "transition/Attvt-all-warm",
+                "--epochs-scale", "0.1", "--jobs", "2"])
+    assert code == 0
+    summary = json.loads((ckpts / "runs.json").read_text())
+    assert {(r["task"], r["name"]) for r in summary} == {("action", ".warmup"), ("transition", "Attvt-all-warm")}
+    warmup = ckpts / "action" / ".warmup"
+    assert (warmup / "metrics_test.json").is_file() and not list(warmup.glob("*.pt"))
+    # the warm-up run is scored on its own test split: the single-actor videos
+    assert all(v.startswith("warm") for v in pd.read_parquet(warmup / "predictions_test.parquet")["video_id"])
+    run = ckpts / "transition" / "Attvt-all-warm"
+    rec = json.loads((run / "init_from.json").read_text())
+    assert rec["checkpoint"] == str(warmup / "best.pt") and rec["source_task"] == "action"
+    assert rec["copied"] == rec["of"] and rec["head_copied"]          # one model, one kind of head
+    assert (run / "best.pt").is_file() and (data / ".warmup" / "features.h5").is_file()
+    # the dashboard lists the warm run, not the warm-up run (a dot folder)
+    assert list(scan_runs([ckpts])["name"]) == ["Attvt-all-warm"]
