@@ -328,7 +328,7 @@ def test_transition_evidence_and_order_matters(made, scenes):
 
 
 def test_warmup_set_read_off_the_rendering(tmp_path):
-    """synth --warmup: one object acts; "what" answers one of its events against four that
+    """synth --warmup: one object acts; "what" answers each of its events against four that
     no object does; "after/before" answers the neighbour of an anchor it does once, with its
     other events among the wrong candidates. Same seed, same bytes; Action files only."""
     out = tmp_path / "warm"
@@ -341,7 +341,7 @@ def test_warmup_set_read_off_the_rendering(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["warmup"] is True
     scenes = synth.build(videos=VIDEOS, seed=SEED, warmup=True).scenes
     ev = _evidence(out)
-    templates = Counter()
+    templates, whats = Counter(), Counter()
     for r in _rows(out, "action"):
         scene = scenes[int(r["key"])]
         assert r["gif_name"] == scene.name
@@ -355,6 +355,7 @@ def test_warmup_set_read_off_the_rendering(tmp_path):
         e = ev[f"tgif-qa/action/{r['vid_id']}"]
         if direction is None:
             templates["what"] += 1
+            whats[scene.name, answer] += 1
             assert answer in kinds and not any(c in kinds for c in cands if c != answer)
             assert e["frames"] == sorted(t for f in _kinds(mine, answer) for t in f)
             assert e["words"] == []
@@ -366,7 +367,10 @@ def test_warmup_set_read_off_the_rendering(tmp_path):
             assert {k for k in kinds if k in synth.EVENTS} - {anchor} <= set(cands)   # only order decides
             assert e["frames"] == mine[i][1]
             _check_words(r["question"], e["words"], direction, anchor)
-    assert templates["what"] == VIDEOS and templates["after"] > 0 and templates["before"] > 0
+    # one "what" per kind of event the acting object does, none for enter / leave
+    assert whats == Counter({(s.name, k): 1 for s in scenes for o in s.objects for k in {e.kind for e in o.events}
+                             if k in synth.EVENTS})
+    assert templates["after"] > 0 and templates["before"] > 0
     again = tmp_path / "again"
     synth.generate(again, videos=VIDEOS, seed=SEED, warmup=True)
     assert _digests(again) == _digests(out)
