@@ -300,6 +300,9 @@ def test_store_cache_hands_out_copies_and_stays_within_its_budget(tmp_path):
         a, m = store.get(name)
         assert np.array_equal(a, app.astype(np.float32)) and np.array_equal(m, mot.astype(np.float32))
     assert sorted(store._cache) == ["v0", "v1"]    # the third does not fit
-    assert pickle.loads(pickle.dumps(store))._cache == {}
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone._cache == {}
+    clone.get("v2")
+    assert sorted(clone._cache) == ["v2"]          # with the whole budget again
     store.close()
     assert FeatureStore(path, cache_mb=0).get("v0") is not None

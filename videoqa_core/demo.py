@@ -35,9 +35,9 @@ machine.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
-import multiprocessing
 import subprocess
 import sys
 import threading
@@ -260,8 +260,8 @@ def train_run(run: Run, data: Path = DATA, epochs_scale: float = 1.0,
         # A kept run ships fp16 weights, so its predictions are scored from those: scored
         # from the fp32 best.pt inside the training process, the shipped checkpoint would
         # reproduce its own predictions file only to ~1e-4 in confidence, and a near-tie
-        # can flip (two answers did across the 14 kept runs). One more process start
-        # (~4 s) per kept run; the others still evaluate inside `train`.
+        # can flip (two answers did across the 14 kept runs). One more command per kept
+        # run; the others still evaluate inside `train`.
         shrink_checkpoint(folder / "best.pt")
         _command(["evaluate", "--checkpoint", str(run.folder / "best.pt"), "--split", "test"], log)
     else:
@@ -286,7 +286,7 @@ def main(args) -> int:
         build_data(data, args.videos, args.seed)
         (ROOT / data / "build.log").unlink(missing_ok=True)
         print(f"data: {time.time() - t0:.0f} s", flush=True)
-    warmup_data = needed and (not args.skip_data or not (ROOT / data / WARMUP / "features.h5").is_file())
+    warmup_data = bool(needed) and (not args.skip_data or not (ROOT / data / WARMUP / "features.h5").is_file())
     warmup_built = threading.Lock()
     finished = {r.folder: threading.Event() for r in runs if r.is_warmup}
 
@@ -320,8 +320,8 @@ def main(args) -> int:
                 print(f"{res['run']:<45} {res['seconds']:>6.0f} s   test {score:.4f}", flush=True)
         finally:
             _WORKERS = None
-    for folder in finished:
-        (ROOT / folder / "best.pt").unlink(missing_ok=True)   # not shipped: init_from.json keeps its sha256
+            for folder in finished:   # not shipped (init_from.json keeps its sha256), also after a failure
+                (ROOT / folder / "best.pt").unlink(missing_ok=True)
     summary_path = ROOT / ckpt / "runs.json"
     old = json.loads(summary_path.read_text()) if summary_path.exists() and args.only else []
     keep_old = [o for o in old if o["run"] not in {r["run"] for r in results}]

@@ -38,7 +38,7 @@ class FeatureStore:
     def __init__(self, path: str | os.PathLike, cache_mb: float = 512):
         self.path = Path(path)
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._cache_left = int(cache_mb * 2 ** 20)
+        self._cache_budget = self._cache_left = int(cache_mb * 2 ** 20)
         if not self.path.is_file():
             raise UserError(f"feature store {self.path} does not exist: run `python -m videoqa_core extract` first or pass the right --features path")
         self._file: h5py.File | None = None
@@ -71,7 +71,7 @@ class FeatureStore:
         state = self.__dict__.copy()
         state["_file"] = None
         state["_pid"] = None
-        state["_cache"] = {}   # each worker fills its own
+        state["_cache"], state["_cache_left"] = {}, self._cache_budget   # each worker fills its own
         return state
 
     def ids(self) -> list[str]:

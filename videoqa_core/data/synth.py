@@ -718,8 +718,8 @@ def _warmup_video(rng: random.Random, bal: _Balancer, index: int, frames: int,
     slots) but only one object acts, so the question's object never has to be told
     apart from another one doing something: what is asked is which events happen and
     in what order. The demo trains on this first and starts its ``-warm`` runs from it
-    (a curriculum): at the demo's size, Action started from scratch sits near the
-    candidates it shows, and started from this set it learns (README, demo).
+    (a curriculum): at the demo's size Action scores 0.279 from scratch and 0.407 started
+    from 600 of these videos (chance 0.2; README, demo).
 
     Questions, all with five candidates (TGIF-QA Action format):
 
