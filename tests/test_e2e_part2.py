@@ -155,7 +155,7 @@ DEMO = PROJECT / "checkpoints" / "demo" / "runs.json"
 @pytest.mark.skipif(not DEMO.exists(), reason="the demo is not built (python -m videoqa_core demo)")
 @pytest.mark.parametrize("path", ["attribution", "counterfactual", "side-by-side", "failures", "grounding", "tables"])
 def test_every_new_page_renders_on_the_demo(server, page, path):
-    """No ``ckpt`` in the link: the app opens on the demo's full Action model."""
+    """No ``ckpt`` in the link: the app opens on the demo's default checkpoint."""
     open_page(page, f"{server}/{path}")
     page.wait_for_url(re.compile(r"ckpt=demo(%2F|/)"))          # the sidebar wrote the link
     if path == "grounding":
@@ -164,6 +164,12 @@ def test_every_new_page_renders_on_the_demo(server, page, path):
     if path == "attribution":
         page.get_by_role("button", name="Compute attributions").click()
         expect(chart(page, "attribution per frame")).to_have_count(1, timeout=TIMEOUT_MS)
+    if path == "side-by-side":
+        # the default (Count) has one checkpoint: the page says where two or more are
+        expect(page.get_by_text("Tasks with two or more checkpoints: action (").first).to_be_visible(timeout=TIMEOUT_MS)
+        open_page(page, f"{server}/{path}?ckpt=demo/action/Attvt-all")
+        # B is the same model started from the warm-up: what the curriculum changed
+        expect(page.get_by_text("B: Attvt-all-warm").first).to_be_visible(timeout=TIMEOUT_MS)
     if path == "tables":
         ours = page.locator('[data-testid="stTable"]').filter(has_text="Attvt-all (demo)")
         expect(ours.first).to_be_visible(timeout=TIMEOUT_MS)

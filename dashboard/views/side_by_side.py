@@ -12,6 +12,7 @@ another.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +60,21 @@ def render() -> None:
     here = Path(entry.label).parent
     mine = data_of(entry)
     # Same task and the same annotations (else the question does not exist for B); runs of
-    # the same collection first (the demo's Action ablations beside its full model).
-    others = sorted((e for e in state.checkpoints(roots) if e.task == entry.task and e.label != entry.label
+    # the same collection first (the demo's Action ablations beside its full model), and
+    # first of all the same run started from the warm-up (or from scratch, seen from the
+    # warm one): the demo's curriculum, what it changed in the maps.
+    def base(label: str) -> str:
+        return Path(label).name.removesuffix("-warm")
+
+    everything = state.checkpoints(roots)
+    others = sorted((e for e in everything if e.task == entry.task and e.label != entry.label
                      and (mine is None or data_of(e) in (None, mine))),
-                    key=lambda e: (Path(e.label).parent != here, e.label))
+                    key=lambda e: (Path(e.label).parent != here, base(e.label) != base(entry.label), e.label))
     if not others:
-        st.info(f"No other checkpoint of the task '{entry.task}' was found to compare {entry.label} with.")
+        counts = Counter(e.task for e in everything)
+        more = ", ".join(f"{t} ({n})" for t, n in sorted(counts.items()) if n > 1)
+        st.info(f"No other checkpoint of the task '{entry.task}' was found to compare {entry.label} with."
+                + (f" Tasks with two or more checkpoints: {more}; pick one of their runs in the sidebar." if more else ""))
         return
     labels = [e.label for e in others]
     if st.session_state.get("sbs_other") not in labels:
@@ -75,7 +85,10 @@ def render() -> None:
     ex_b = state.explanation(other.path, other.mtime, split, rec.qid)
     st.markdown(f"#### {rec.question}")
     row_a = ex_a.predicted_row
-    names = (f"A: {entry.variant or entry.label}", f"B: {other.variant or other.label}")
+    if entry.variant and entry.variant != other.variant:
+        names = (f"A: {entry.variant}", f"B: {other.variant}")
+    else:   # one variant twice (e.g. Attvt-all and Attvt-all-warm): the run names tell them apart
+        names = (f"A: {Path(entry.label).name}", f"B: {Path(other.label).name}")
     c1, c2 = st.columns(2)
     for col, ex, e, nm in ((c1, ex_a, entry, names[0]), (c2, ex_b, other, names[1])):
         with col:
