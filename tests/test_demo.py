@@ -84,3 +84,10 @@ def test_mini_demo_warm_run_starts_from_the_warmup_run(tmp_path):
     assert (run / "best.pt").is_file() and (data / ".warmup" / "features.h5").is_file()
     # the dashboard lists the warm run, not the warm-up run (a dot folder)
     assert list(scan_runs([ckpts])["name"]) == ["Attvt-all-warm"]
+
+
+def test_negative_warmup_videos_is_refused_before_anything_is_written(tmp_path, capsys):
+    data, ckpts = tmp_path / "data", tmp_path / "ckpt"
+    assert cli(["demo", "--warmup-videos", "-1", "--data-dir", str(data), "--checkpoints-dir", str(ckpts)]) == 2
+    assert "--warmup-videos -1" in capsys.readouterr().err
+    assert not data.exists() and not ckpts.exists()

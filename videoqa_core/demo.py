@@ -123,6 +123,10 @@ def configure(p) -> None:
                         "and no -warm runs")
 
 
+def _failed(args: list[str], log: Path) -> UserError:
+    return UserError(f"`python -m videoqa_core {' '.join(args[:3])} ...` failed: see {log}")
+
+
 def _python(args: list[str], log: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     with open(log, "a", encoding="utf-8") as f:
@@ -130,7 +134,7 @@ def _python(args: list[str], log: Path) -> None:
         f.flush()
         proc = subprocess.run([sys.executable, "-m", "videoqa_core", *args], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
-        raise UserError(f"`python -m videoqa_core {' '.join(args[:3])} ...` failed: see {log}")
+        raise _failed(args, log)
 
 
 _WORKERS: ProcessPoolExecutor | None = None   # set by main(): where train / evaluate run
@@ -175,7 +179,7 @@ def _command(args: list[str], log: Path) -> None:
     if _WORKERS is None:
         _python(args, log)
     elif _WORKERS.submit(_in_worker, args, str(ROOT / log)).result() != 0:
-        raise UserError(f"`python -m videoqa_core {' '.join(args[:3])} ...` failed: see {log}")
+        raise _failed(args, log)
 
 
 def build_data(data: Path, videos: int, seed: int) -> None:
@@ -274,6 +278,8 @@ def train_run(run: Run, data: Path = DATA, epochs_scale: float = 1.0,
 
 def main(args) -> int:
     t0 = time.time()
+    if args.warmup_videos < 0:
+        raise UserError(f"--warmup-videos {args.warmup_videos}: use 0 (no warm-up) or more")
     data, ckpt = Path(args.data_dir), Path(args.checkpoints_dir)
     (ROOT / data).mkdir(parents=True, exist_ok=True)
     every = plan(args.seeds, ckpt, warmup=args.warmup_videos > 0)

@@ -21,8 +21,9 @@ data/README.md), one block per colour c of the palette (6 colours, fixed order):
 
 Colours are unique within a video, so a block is an object: binding a question's colour
 word to its events is a matter of reading the right block. The store holds every video
-under its TGIF-style name (``synth00000``) and its MSVD-style name (``vid1``, a link), as
-the demo store does, so both datasets of the folder train on it.
+under its TGIF-style name (``synth00000``) and, where the folder has MSVD files (not a
+``--warmup`` set), its MSVD-style name (``vid1``, a link), as the demo store does, so both
+datasets of the folder train on it.
 """
 from __future__ import annotations
 
