@@ -207,3 +207,23 @@ def test_fused_weight_cache_follows_parameter_changes():
         m.load_state_dict(build("frameqa")[1].state_dict())
         assert torch.allclose(m(*x).scores, a, atol=1e-6)
     assert not torch.allclose(a, b)
+
+
+def test_attention_residual_keeps_frames_apart_when_self_attention_is_uniform():
+    """model.attention_residual (the non-local block's ``z = x + Attn(x)``): a uniform
+    video self-attention returns the mean of the values at every frame, so without the
+    residual the affinity Sm has one row repeated N times and no frame can be told from
+    another downstream; with it, the rows differ. The switch adds no tensor, so one
+    state dict serves both readings."""
+    rows = {}
+    for residual in (False, True):
+        cfg, m = build("action", attention_residual=residual)
+        with torch.no_grad():
+            m.video_sa.qkv.g[: 2 * cfg.hidden] = 0.0     # W^q = W^k = 0: constant logits
+        out = m(*tiny_inputs(cfg), trace=True)
+        vmap = out.trace.video_self_attn[0]
+        assert torch.allclose(vmap, torch.full_like(vmap, 1.0 / cfg.num_frames), atol=1e-6)
+        rows[residual] = out.trace.affinity[0].var(0).max().item()       # spread across frames
+        rows[f"keys{residual}"] = set(m.state_dict())
+    assert rows[False] < 1e-10 < 1e-4 < rows[True]
+    assert rows["keysFalse"] == rows["keysTrue"]

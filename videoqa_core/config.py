@@ -51,6 +51,11 @@ class ModelConfig:
     question_summary: str = "last"      # i^q = W_q . last_valid(I^q) | mean    [switch]
     video_summary: str = "mean"         # i^a, i^m = W . mean(I) | last         [switch]
     weight_norm: bool = True            # weight normalisation on the linear layers [switch]
+    # Self-attention as the non-local block the paper feeds Vid / Tex into (Wang et al.
+    # 2018: z = x + W_z·Attn(x)): V0 = Vid + Attn(Vid), T0 = Tex + Attn(Tex). The spec
+    # reads Eq. 17-18 without the "+ x"; a near-uniform self-attention then returns the
+    # same vector at every frame and the co-attention has no frame left to pick. [switch]
+    attention_residual: bool = False
     dropout: float = 0.0
     vocab_size: int = 0                 # set from the data at train time
     num_answers: int = 0                # open-ended answer vocabulary size

@@ -120,6 +120,16 @@ class VideoQAModel(nn.Module):
         w = masked_softmax(scorer(x).squeeze(-1), mask)                    # (R, L)
         return (w[..., None] * x).sum(1)
 
+    def _self_attend(self, sa: SelfAttention, x, mask):
+        """Eq. 17-18, x (R, L, d) -> (R, L, d) and the map (R, L, L).
+
+        Without the residual, a uniform map makes every output row the same mean of the
+        values: measured on the demo's warm Action model, V0 varies across frames by 3e-9 of
+        its variance across videos, so Sm, A and Bv (Eq. 19-21) are one row repeated.
+        ``model.attention_residual`` keeps x, as the non-local block does."""
+        out, w = sa(x, mask)
+        return (x + out if self.cfg.attention_residual else out), w
+
     def encode_video(self, appearance, motion, video_mask):
         """LSTM encoders: F^a (B, N, Da), F^m (B, N, Dm) -> I^a, I^m (B, N, d), i^a, i^m (B, d)."""
         Ia = run_lstm(self.app_lstm, appearance)
@@ -156,7 +166,7 @@ class VideoQAModel(nn.Module):
         t = {}
         if self.video_free:
             Tex, tt = self.text_memory(Iq, text_mask, None, None, trace)
-            T0, t["text_self_attn"] = self.text_sa(Tex, text_mask) if self.use_tsa else (Tex, None)
+            T0, t["text_self_attn"] = self._self_attend(self.text_sa, Tex, text_mask) if self.use_tsa else (Tex, None)
             fused = self._pool(T0, text_mask, getattr(self, "pool_text", None))        # (R, d)
         else:
             Ia, Im, ia, im = self.encode_video(appearance, motion, video_mask)
@@ -165,8 +175,8 @@ class VideoQAModel(nn.Module):
             Vid, vt = self.visual_memory(Ia, Im, iq, video_mask, trace)                 # (R, N, d)
             Tex, tt = self.text_memory(Iq, text_mask, ia, im, trace)                    # (R, T, d)
             t.update(vt or {})
-            V0, t["video_self_attn"] = self.video_sa(Vid, video_mask) if self.use_vsa else (Vid, None)
-            T0, t["text_self_attn"] = self.text_sa(Tex, text_mask) if self.use_tsa else (Tex, None)
+            V0, t["video_self_attn"] = self._self_attend(self.video_sa, Vid, video_mask) if self.use_vsa else (Vid, None)
+            T0, t["text_self_attn"] = self._self_attend(self.text_sa, Tex, text_mask) if self.use_tsa else (Tex, None)
             if self.coattn == "none":
                 fused = torch.cat([self._pool(V0, video_mask, getattr(self, "pool_video", None)),
                                    self._pool(T0, text_mask, getattr(self, "pool_text", None))], -1)   # (R, 2d)
