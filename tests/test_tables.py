@@ -279,3 +279,24 @@ def test_figures_for_attributions_and_differences():
     d = figures.difference_map(np.array([[0.1, -0.1]]), rows=["0"], cols=["a", "b"], row_title="frame",
                                col_title="word", title="x")
     assert d.data[0].zmin == pytest.approx(-d.data[0].zmax)
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+@pytest.mark.skipif(not (SHIPPED / "demo" / "runs.json").exists(), reason="the demo is not built (python -m videoqa_core demo)")
+def test_shipped_demo_has_blind_baselines_near_chance_on_every_task():
+    """The issue's test of the benchmark: both bias baselines beside the full model on
+    every task they apply to, and near chance (Count: near predicting the mean)."""
+    runs = tables.scan_runs([SHIPPED])
+    demo = runs[runs.collection == "demo"].set_index(["task", "name"])["value"]
+    chance = {"action": 0.2, "transition": 0.2, "frameqa": 0.25, "open": 0.22}
+    for task in ("count", "action", "transition", "frameqa", "open"):
+        assert (task, "Attvt-all") in demo.index and (task, "question-only") in demo.index, task
+    for (task, name), value in demo.items():
+        if name in ("question-only", "candidates-only"):
+            if task == "count":
+                assert value > 2.5, (task, name, value)           # no better than the mean (2.9)
+            else:
+                assert abs(value - chance[task]) < 0.06, (task, name, value)
+    assert {("action", "candidates-only"), ("transition", "candidates-only")} <= set(demo.index)
