@@ -265,6 +265,7 @@ def test_results_tables_show_the_ablation_and_the_papers_rows(checkpoints_root, 
     assert abl.loc["Attvt-all", "count, reported in the paper"] == "3.790"
     t2 = next(d for d in dfs if "method" in d and "transition" in d)
     assert "Attvt-all (fake)" in t2["method"].tolist()
+    assert "candidates-only (fake)" in t2["method"].tolist()       # the blind baselines are chosen by default
     paper_rows = t2[t2["source"] == "reported in the paper"]["method"].tolist()
     assert paper_rows == ["ST-VQA", "STA", "Co-M", "HME", "Beyond-RNN", "Ours"]
     t3 = next(d for d in dfs if "method" in d and "who" in d)

@@ -175,6 +175,7 @@ def test_every_new_page_renders_on_the_demo(server, page, path):
         expect(ours.first).to_be_visible(timeout=TIMEOUT_MS)
         expect(ours.first).to_contain_text("reported in the paper")       # the paper's rows beside the demo's
         expect(ours.first).to_contain_text("Attvt-all-warm (demo)")      # the curriculum's runs, one row below
+        expect(ours.first).to_contain_text("candidates-only (demo)")     # and the blind baselines beside them
     page.wait_for_selector(IDLE)
     no_errors(page)
     screenshot(page, f"part2_demo_{path}")
