@@ -17,6 +17,8 @@ import pytest
 from dashboard import figures, tables
 from videoqa_core.config import VARIANTS
 
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"    # the demo's runs, as committed
+
 
 def write_run(root: Path, rel: str, *, task: str, value: float, dataset: str = "tgif-qa", by_qtype: dict | None = None,
               slots: int | None = None, config: bool = True, n: int = 40) -> Path:
@@ -279,9 +281,6 @@ def test_figures_for_attributions_and_differences():
     d = figures.difference_map(np.array([[0.1, -0.1]]), rows=["0"], cols=["a", "b"], row_title="frame",
                                col_title="word", title="x")
     assert d.data[0].zmin == pytest.approx(-d.data[0].zmax)
-
-
-SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 @pytest.mark.skipif(not (SHIPPED / "demo" / "runs.json").exists(), reason="the demo is not built (python -m videoqa_core demo)")
