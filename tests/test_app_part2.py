@@ -130,6 +130,21 @@ def test_counterfactual_frame_edits_show_the_new_answer_and_every_map_change(che
     assert "token rows differ" in texts(at) or "Raw count output" in [m.label for m in at.metric]
 
 
+def test_counterfactual_page_runs_the_edits_on_the_whole_split(checkpoints_root, monkeypatch):
+    at = page(checkpoints_root, monkeypatch, "counterfactual", ckpt="tiny/action/Attvt-all", qid="ACTION3")
+    assert not [d for d in frames_of(at) if "answers changed" in d]          # nothing runs before the button
+    at.text_input(key="cfs_swap").input("what=how").run()
+    at.button(key="cfs_run").click().run()
+    assert_no_traceback(at)
+    table = next(d for d in frames_of(at) if "answers changed" in d)
+    assert table["edit"].tolist() == ["reverse", "shuffle", "blank", "swap:what=how"]
+    n = len(table)
+    assert (table["n"] > 0).all() and table["answers changed"].between(0, 1).all()
+    at.text_input(key="cfs_swap").input("what").run()                       # a bad swap: one clear error
+    at.button(key="cfs_run").click().run()
+    assert any("swap:WORD=OTHER" in e.value for e in at.error) and n == 4
+
+
 def test_counterfactual_candidate_swap_moves_the_scores_with_the_candidates(checkpoints_root, monkeypatch):
     at = page(checkpoints_root, monkeypatch, "counterfactual", ckpt="tiny/action/Attvt-all", qid="ACTION3")
     before = chart(at, "candidate scores before and after")

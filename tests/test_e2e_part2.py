@@ -161,6 +161,10 @@ def test_every_new_page_renders_on_the_demo(server, page, path):
     if path == "grounding":
         page.get_by_role("button", name="Score grounding").click()
         page.wait_for_selector('[data-testid="stDataFrame"]')
+    if path == "counterfactual":
+        # the same edits on every question of the split (the default checkpoint: Count)
+        page.get_by_role("button", name="Run on the split").click()
+        expect(page.get_by_text("A model that uses the order of events").first).to_be_visible(timeout=TIMEOUT_MS)
     if path == "attribution":
         page.get_by_role("button", name="Compute attributions").click()
         expect(chart(page, "attribution per frame")).to_have_count(1, timeout=TIMEOUT_MS)

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figure": ("videoqa_core.figure", "export Figure-1 style panels for question ids"),
     "analyze": ("videoqa_core.explain.store", "precompute the analysis store for a split"),
     "grounding": ("videoqa_core.explain.grounding", "score explanations against evidence"),
+    "sensitivity": ("videoqa_core.explain.sensitivity", "answers under reversed / shuffled / blank frames or swapped words"),
 }
 
 

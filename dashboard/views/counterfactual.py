@@ -9,6 +9,12 @@ reversed; candidates edited or swapped (multiple choice). Every edit is one forw
 (cached per edit), so the page follows the widgets live. Maps are lined up frame by frame
 through the edit (after a shuffle, a frame is compared with the original frame it came
 from) and row by row through a candidate swap.
+
+Below, the same kinds of edit on every question of the split at once
+(:mod:`videoqa_core.explain.sensitivity`, as ``python -m videoqa_core sensitivity``): how
+often the answer changes when the frames are reversed, shuffled or blanked, or two
+question words trade places. That is the check of whether a model uses the order of
+events or the question at all.
 """
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import figures, panels, state
+from videoqa_core.errors import UserError
 from videoqa_core.explain import counterfactual as cf
+from videoqa_core.explain import sensitivity as sens
 from videoqa_core.figure import frame_weights
 from videoqa_core.tasks import NUM_CANDIDATES
 
@@ -157,6 +165,41 @@ def render() -> None:
     st.plotly_chart(figures.difference_map(d, rows=_labels(ra, d.shape[0], frames, words),
                                            cols=_labels(ca, d.shape[1], frames, words), row_title=ra, col_title=ca,
                                            title=f"{f}: after − before"), key="cf_diff", config=CHART)
+    split_section(entry, split)
+
+
+@st.cache_data(max_entries=16, show_spinner="Answering every question of the split under each edit…")
+def split_sensitivity(path: str, mtime: float, split: str, edits: tuple[str, ...]) -> pd.DataFrame:
+    recs = list(state.records(path, mtime, split).values())
+    return sens.sensitivity(state.predictor(path, mtime), recs, state.feature_store(path, mtime),
+                            [sens.parse_edit(e) for e in edits])
+
+
+def split_section(entry, split: str) -> None:
+    st.markdown("##### The same edits on every question of the split")
+    c1, c2 = st.columns([3, 2])
+    frame_edits = c1.multiselect("Frame edits", list(sens.FRAME_EDITS), default=list(sens.FRAME_EDITS),
+                                 key="cfs_edits", help="reverse: the frames backwards; shuffle: one random order "
+                                                       "per video; blank: every frame's features zeroed")
+    swap = c2.text_input("Swap two question words", value="after=before", key="cfs_swap",
+                         help="WORD=OTHER; only the questions holding either word are asked; empty: none")
+    edits = tuple(frame_edits) + ((f"swap:{swap.strip()}",) if swap.strip() else ())
+    key = (entry.path, split, edits)
+    if st.button("Run on the split", key="cfs_run", disabled=not edits):
+        st.session_state["cfs_done"] = key
+    if st.session_state.get("cfs_done") != key:
+        st.caption("Answers every question of the split again under each edit (a few seconds per edit on the demo).")
+        return
+    try:
+        table = split_sensitivity(entry.path, entry.mtime, split, edits)
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    st.dataframe(table.rename(columns={"changed": "answers changed"}).style.format(precision=3, na_rep="–"),
+                 hide_index=True, key="cfs_table")
+    st.caption("before / after: accuracy, or Count's mean L2 loss (lower is better). A model that uses the order of "
+               "events changes its Transition answers when the frames are reversed; one that reads the direction "
+               "word changes them when after and before trade places.")
 
 
 def scores_section(before, after, diff, cands: tuple[str, ...]) -> None:
