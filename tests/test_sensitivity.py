@@ -76,7 +76,7 @@ def test_command_matches_the_edits_made_one_question_at_a_time(checkpoints_root,
         assert row["after"] == pytest.approx(np.mean([q == t for q, t in zip(preds, answers)]))
         assert row["changed"] == pytest.approx(np.mean([b != q for b, q in zip(base, preds)]))
     # a word no question holds: the edit is reported as asking nothing, not as "no change"
-    assert rows[("swap:jump=zzz", "all")]["n"] == 0
+    assert rows[("swap:jump=zzz", "all")]["n"] == 0 and rows[("swap:jump=zzz", "all")]["after"] is None
 
 
 def test_a_bad_edit_is_one_line_before_anything_loads(tmp_path, capsys):

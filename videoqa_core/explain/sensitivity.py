@@ -167,7 +167,10 @@ def main(args) -> int:
                         batch_size=args.batch_size)
     if args.json:
         print(json.dumps({"checkpoint": predictor.path, "split": args.split, "task": predictor.task,
-                          "questions": len(records), "rows": table.to_dict("records")}, indent=1, default=float))
+                          "questions": len(records),
+                          # NaN (an edit that asked nothing) as null: strict JSON readers refuse NaN
+                          "rows": table.astype(object).where(table.notna(), None).to_dict("records")},
+                         indent=1, default=float))
     else:
         print(format_table(table))
         print(f"{len(records)} {args.split} questions of {predictor.path}; changed = share of answers that changed")
