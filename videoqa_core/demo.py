@@ -190,6 +190,13 @@ def _command(args: list[str], log: Path) -> None:
         raise _failed(args, log)
 
 
+def _extract(videos: Path, out: Path, report: Path, log: Path) -> None:
+    """The demo's weight-free features (``pixels`` / ``framediff``, 35 frames) of a folder."""
+    (ROOT / out).unlink(missing_ok=True)   # extract resumes into an existing store: never a stale one
+    _python(["extract", "--videos", str(videos), "--out", str(out), "--appearance", "pixels", "--motion", "framediff",
+             "--frames", "35", "--workers", "1", "--report", str(report)], log)
+
+
 def build_data(data: Path, videos: int, seed: int) -> None:
     from .data.features import FeatureStore, write_store
     from .data.readers import msvd_video_names
@@ -197,9 +204,7 @@ def build_data(data: Path, videos: int, seed: int) -> None:
     log = ROOT / data / "build.log"
     _python(["synth", "--out", str(synth), "--videos", str(videos), "--seed", str(seed), "--difficulty", "easy"], log)
     raw = data / "features.raw.h5"
-    (ROOT / raw).unlink(missing_ok=True)   # extract resumes into an existing store: never a stale one
-    _python(["extract", "--videos", str(synth / "videos"), "--out", str(raw), "--appearance", "pixels",
-             "--motion", "framediff", "--frames", "35", "--workers", "1", "--report", str(data / "extract.report.json")], log)
+    _extract(synth / "videos", raw, data / "extract.report.json", log)
     # One store for both annotation sets: MSVD-style ids are links to the TGIF-style videos.
     store = FeatureStore(ROOT / raw)
     names = msvd_video_names(ROOT / synth / "msvd")
@@ -217,10 +222,7 @@ def build_warmup_data(data: Path, videos: int, seed: int) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
     _python(["synth", "--out", str(warm / "synth"), "--videos", str(videos), "--seed", str(seed), "--warmup"], log)
-    store = warm / "features.h5"
-    (ROOT / store).unlink(missing_ok=True)
-    _python(["extract", "--videos", str(warm / "synth" / "videos"), "--out", str(store), "--appearance", "pixels",
-             "--motion", "framediff", "--frames", "35", "--workers", "1", "--report", str(warm / "extract.report.json")], log)
+    _extract(warm / "synth" / "videos", warm / "features.h5", warm / "extract.report.json", log)
     log.unlink()
 
 

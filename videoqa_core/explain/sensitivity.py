@@ -33,7 +33,9 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from ..data.vocab import tokenize
 from ..errors import UserError
+from ..tasks import kind_of
 from . import counterfactual as cf
 
 FRAME_EDITS = ("reverse", "shuffle", "blank")
@@ -95,7 +97,7 @@ def _answer(predictor, records, store, batch_size: int) -> pd.DataFrame:
 
 def _metric(df: pd.DataFrame, task: str) -> float:
     from ..evaluate import metrics_table
-    return float(metrics_table(df.reset_index(), task)["overall"]["mse_rounded" if task == "count" else "accuracy"])
+    return float(metrics_table(df.reset_index(), task)["overall"][kind_of(task).selection_metric])
 
 
 def sensitivity(predictor, records, store, edits: Sequence[Edit], *, seed: int = 0, batch_size: int = 64) -> pd.DataFrame:
@@ -104,13 +106,13 @@ def sensitivity(predictor, records, store, edits: Sequence[Edit], *, seed: int =
     if not records:
         raise UserError("no questions to edit")
     task = predictor.task
-    metric = "mse_rounded" if task == "count" else "accuracy"
+    metric = kind_of(task).selection_metric           # accuracy, or Count's mse_rounded
     base = _answer(predictor, records, store, batch_size).set_index("qid")
     rows = []
     for edit in edits:
         if edit.words:
             a, b = edit.words
-            asked = [r for r in records if {a, b} & set(re.findall(r"[a-z0-9']+", r.question.lower()))]
+            asked = [r for r in records if {a, b} & set(tokenize(r.question))]
             if not asked:
                 rows.append({"edit": edit.name, "group": "all", "n": 0, "metric": metric, "before": np.nan,
                              "after": np.nan, "changed": np.nan})
