@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from videoqa_core.errors import UserError
+from videoqa_core.video import cnn
 from videoqa_core.video.extractors import BINS, BLOB, GRID, get_extractor
 from videoqa_core.video.reader import (VideoReadError, clip_indices, decode_video, read_clip_frames,
                                        read_frames, rotate_frames, sample_indices, write_video)
@@ -339,11 +340,12 @@ def test_resnet_random_then_local_weights(tmp_path):
 
     # The seeded random network, saved and loaded back as a weights file, gives the same
     # features: loading works, and random features are reproducible across runs.
-    import torchvision
-
+    # A file as torchvision writes it: the trunk plus a 1000-way classifier, here wrapped
+    # by DDP; the classifier must be dropped on load.
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(weights=None)
-    state = {"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}
+    model = cnn.build("resnet18")
+    full = dict(model.state_dict(), **{"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)})
+    state = {"state_dict": {f"module.{k}": v for k, v in full.items()}}
     torch.save(state, tmp_path / "r18.pt")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a weights file must not warn
@@ -364,6 +366,36 @@ def test_resnet_random_then_local_weights(tmp_path):
         get_extractor("appearance", "resnet18", weights=tmp_path / "junk.pt")
     with pytest.raises(UserError, match="does not exist"):
         get_extractor("appearance", "resnet18", weights=tmp_path / "missing.pt")
+
+
+# torchvision's documented parameter counts (the ``num_params`` of each model's weights
+# entry), classifier included: 1000 ImageNet classes, 400 Kinetics classes.
+_TORCHVISION_PARAMS = {"resnet18": 11_689_512, "resnet50": 25_557_032, "resnet101": 44_549_160,
+                       "resnet152": 60_192_808, "r3d_18": 33_371_472, "mc3_18": 11_695_440,
+                       "r2plus1d_18": 31_505_325}
+
+
+@pytest.mark.parametrize("name", cnn.NAMES)
+def test_cnn_trunks_are_torchvision_architectures(name):
+    """The trunks must take torchvision's state dicts: same names, same shapes, and with
+    the classifier added back, torchvision's documented parameter count."""
+    model = cnn.build(name)
+    state = model.state_dict()
+    dim = 2048 if name in ("resnet50", "resnet101", "resnet152") else 512
+    classes = 1000 if name.startswith("resnet") else 400
+    assert sum(p.numel() for p in model.parameters()) + classes * (dim + 1) == _TORCHVISION_PARAMS[name]
+    if name.startswith("resnet"):
+        assert state["conv1.weight"].shape == (64, 3, 7, 7)
+        # a bottleneck stage widens 64 -> 256 at once, so only its first block needs a shortcut conv
+        assert ("layer1.0.downsample.0.weight" in state) == (dim == 2048)
+    else:
+        assert state["stem.0.weight"].shape == ((45, 3, 1, 7, 7) if name == "r2plus1d_18" else (64, 3, 3, 7, 7))
+        assert "layer2.0.downsample.1.running_var" in state and "layer4.1.conv2.1.num_batches_tracked" in state
+        if name == "r2plus1d_18":  # (2+1)D: spatial conv to midplanes, BN, ReLU, temporal conv
+            assert state["layer1.0.conv1.0.0.weight"].shape == (144, 64, 1, 3, 3)
+            assert state["layer1.0.conv1.0.3.weight"].shape == (64, 144, 3, 1, 1)
+        if name == "mc3_18":  # 3D conv in the first stage only
+            assert state["layer1.0.conv1.0.weight"].shape[2] == 3 and state["layer2.0.conv1.0.weight"].shape[2] == 1
 
 
 @pytest.mark.parametrize("name", ["r3d_18", pytest.param("r2plus1d_18", marks=pytest.mark.slow),

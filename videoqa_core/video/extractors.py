@@ -11,8 +11,9 @@
 | motion     | framediff                          | 4-frame clips at 112x112   | 880        |
 | motion     | r3d_18 / r2plus1d_18 / mc3_18      | 16-frame clips at 112x112  | 512        |
 
-The CNNs are torchvision's architectures with the classifier removed (the pooled
-feature is the output), as the paper used ResNet-152 pool5 and C3D fc6-style clip
+The CNNs are torchvision's architectures, written in ``cnn.py`` (so torchvision is not a
+dependency; its state dicts load unchanged), without the classifier (the pooled feature
+is the output), as the paper used ResNet-152 pool5 and C3D fc6-style clip
 features. Weights come only from a local state-dict file (``weights=PATH``); nothing is
 ever downloaded. Without a file the network keeps seeded random weights, says so loudly
 (``warnings.warn`` and ``.warning``), and ``.random_weights`` is True so the store can
@@ -38,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from . import cnn
 
 GRID = 16  # pixels/framediff: 16 x 16 cells x RGB = 768 dims
 RANDOM_SEED = 0
@@ -215,27 +217,17 @@ def _framediff(clips: torch.Tensor) -> torch.Tensor:
     return torch.cat([grid.permute(0, 2, 3, 1).reshape(N, -1), summary * MOTION_SCALE], 1)
 
 
-# ---------------------------------------------------------------- torchvision CNNs
-
-def _resnet(name: str) -> torch.nn.Module:
-    import torchvision.models as models
-    return getattr(models, name)(weights=None)
-
-
-def _video_resnet(name: str) -> torch.nn.Module:
-    import torchvision.models.video as video
-    return getattr(video, name)(weights=None)
-
+# ---------------------------------------------------------------- CNNs (cnn.py: torchvision's architectures)
 
 _CNN = {
-    # name: (kind, builder, feature dim, input size, clip_len, mean, std)
-    "resnet18": ("appearance", _resnet, 512, (224, 224), 0, _IMAGENET_MEAN, _IMAGENET_STD),
-    "resnet50": ("appearance", _resnet, 2048, (224, 224), 0, _IMAGENET_MEAN, _IMAGENET_STD),
-    "resnet101": ("appearance", _resnet, 2048, (224, 224), 0, _IMAGENET_MEAN, _IMAGENET_STD),
-    "resnet152": ("appearance", _resnet, 2048, (224, 224), 0, _IMAGENET_MEAN, _IMAGENET_STD),
-    "r3d_18": ("motion", _video_resnet, 512, (112, 112), 16, _KINETICS_MEAN, _KINETICS_STD),
-    "r2plus1d_18": ("motion", _video_resnet, 512, (112, 112), 16, _KINETICS_MEAN, _KINETICS_STD),
-    "mc3_18": ("motion", _video_resnet, 512, (112, 112), 16, _KINETICS_MEAN, _KINETICS_STD),
+    # name: (kind, feature dim, input size, clip_len, mean, std); cnn.build(name) makes the net
+    "resnet18": ("appearance", 512, (224, 224), 0, _IMAGENET_MEAN, _IMAGENET_STD),
+    "resnet50": ("appearance", 2048, (224, 224), 0, _IMAGENET_MEAN, _IMAGENET_STD),
+    "resnet101": ("appearance", 2048, (224, 224), 0, _IMAGENET_MEAN, _IMAGENET_STD),
+    "resnet152": ("appearance", 2048, (224, 224), 0, _IMAGENET_MEAN, _IMAGENET_STD),
+    "r3d_18": ("motion", 512, (112, 112), 16, _KINETICS_MEAN, _KINETICS_STD),
+    "r2plus1d_18": ("motion", 512, (112, 112), 16, _KINETICS_MEAN, _KINETICS_STD),
+    "mc3_18": ("motion", 512, (112, 112), 16, _KINETICS_MEAN, _KINETICS_STD),
 }
 _WEIGHT_FREE = {
     "pixels": ("appearance", _pixels, 3 * GRID * GRID + BINS * BLOB, (112, 112), 0),
@@ -267,10 +259,10 @@ def get_extractor(kind: str, name: str, *, weights: str | Path | None = None,
         return Extractor(kind=kind, name=name, dim=dim, input_size=size, clip_len=clip_len,
                          device=str(device), batch_frames=batch_frames, fn=fn)
 
-    _, builder, dim, size, clip_len, mean, std = _CNN[name]
+    _, dim, size, clip_len, mean, std = _CNN[name]
     with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's RNG
         torch.manual_seed(RANDOM_SEED)
-        model = builder(name)
+        model = cnn.build(name)
     warning = None
     if weights is None:
         source = f"random (seed {RANDOM_SEED})"
@@ -280,7 +272,6 @@ def get_extractor(kind: str, name: str, *, weights: str | Path | None = None,
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
     else:
         source = _load_weights(model, Path(weights), name)
-    model.fc = torch.nn.Identity()  # keep the pooled feature, drop the classifier
     model.eval().to(device)
 
     mean_t = torch.tensor(mean, device=device).view(1, 3, *([1] * (3 if kind == "motion" else 2)))
