@@ -83,3 +83,31 @@ def test_a_bad_edit_is_one_line_before_anything_loads(tmp_path, capsys):
     assert cli(["sensitivity", "--checkpoint", str(tmp_path / "missing.pt"), "--edits", "mirror"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "edit 'mirror' is unknown" in err
+
+
+def test_count_reports_the_raw_shift_and_correlation(checkpoints_root, capsys):  # noqa: F811
+    """Count answers are rounded, so "changed" alone cannot tell a model that lost the count
+    from one whose raw output moved a little: shift and corr are checked against the raw
+    outputs of the same edit made one question at a time."""
+    from videoqa_core.explain import counterfactual as cf
+    from videoqa_core.inference import Predictor
+    ckpt = checkpoints_root / "tiny" / "count" / "Attvt-all" / "best.pt"
+    assert cli(["sensitivity", "--checkpoint", str(ckpt), "--edits", "reverse", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    p = Predictor.load(ckpt)
+    store, recs = p.feature_store(), p.records("test")
+    before, after = [], []
+    for r in recs:
+        app, mot = store.get(r.video_id)
+        before.append(float(p.explain(app, mot, r.question).scores[0]))
+        e = cf.reverse_frames(app, mot)
+        after.append(float(p.explain(e.appearance, e.motion, r.question).scores[0]))
+    before, after = np.array(before), np.array(after)
+    assert row["shift"] == pytest.approx(float((after - before).mean()), abs=1e-4)
+    assert row["corr"] == pytest.approx(float(np.corrcoef(before, after)[0, 1]), abs=1e-4)
+    # the text table shows the two columns for Count only
+    assert cli(["sensitivity", "--checkpoint", str(ckpt), "--edits", "blank"]) == 0
+    assert "shift" in capsys.readouterr().out.splitlines()[0]
+    action = checkpoints_root / "tiny" / "action" / "Attvt-all" / "best.pt"
+    assert cli(["sensitivity", "--checkpoint", str(action), "--edits", "blank"]) == 0
+    assert "shift" not in capsys.readouterr().out.splitlines()[0]

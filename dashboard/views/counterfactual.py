@@ -199,7 +199,9 @@ def split_section(entry, split: str) -> None:
                  hide_index=True, key="cfs_table")
     st.caption("before / after: accuracy, or Count's mean L2 loss (lower is better). A model that uses the order of "
                "events changes its Transition answers when the frames are reversed; one that reads the direction "
-               "word changes them when after and before trade places.")
+               "word changes them when after and before trade places. Count also shows shift, the mean change of "
+               "the raw count, and corr, its correlation before and after: many answers can move by one while the "
+               "model still counts (corr stays high).")
 
 
 def scores_section(before, after, diff, cands: tuple[str, ...]) -> None:
