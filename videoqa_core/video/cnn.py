@@ -7,9 +7,10 @@ torch, and the CUDA build is 5.5 GB of a 6.5 GB environment. Without torchvision
 project installs the CPU torch in a fraction of that. The architectures are the same
 ones, module for module, so that a state dict saved from torchvision's
 ``resnet50(...).state_dict()`` or ``r3d_18(...)`` loads here by the same names and
-gives the same features (checked against torchvision 0.29 when this was written: equal
-to 1e-5 for every architecture below; the tests check names, shapes and parameter
-counts against the numbers torchvision documents).
+gives the same features (checked against torchvision 0.29 when this was written: the
+same state-dict keys in the same order, and bit-identical outputs in eval mode for every
+architecture below; the tests check names, shapes and parameter counts against the
+numbers torchvision documents).
 
     trunk = build("resnet50")      # (B, 3, 224, 224) -> (B, 2048), the pooled feature
     trunk = build("r2plus1d_18")   # (B, 3, 16, 112, 112) -> (B, 512)
