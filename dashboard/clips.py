@@ -6,7 +6,7 @@ The feature store that trained the checkpoint records its extractors in its root
 (``appearance``, ``motion``, ``appearance_weights``, ``motion_weights``), written by
 ``python -m videoqa_core extract``. They are rebuilt exactly: the weight-free ones
 (``pixels``/``framediff``, the demo's) always; a CNN with seeded random weights (the
-store says ``random (seed 0)``) the same way; a CNN with a weights file only when that
+store says ``random (seed 0, cnn.py init)``) the same way; a CNN with a weights file only when that
 file is found again (same name, same sha256) in the store's folder or a folder of
 ``$VIDEOQA_WEIGHTS``. Anything else would give features the model never saw, so it is
 refused with a message that says which file is missing.

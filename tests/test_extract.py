@@ -261,9 +261,21 @@ def test_cnn_extractors_without_weights_warn_and_record_it(tmp_path, capsys):
     store = FeatureStore(out)
     app, mot = store.get("one")
     assert app.shape == (2, 512) and mot.shape == (2, 512)
-    assert store.attrs["appearance_weights"] == store.attrs["motion_weights"] == "random (seed 0)"
+    assert store.attrs["appearance_weights"] == store.attrs["motion_weights"] == "random (seed 0, cnn.py init)"
     assert "RANDOM weights" in store.attrs["warnings"]
     assert "appearance 224x224" in store.attrs["frame_size"]
+    store.close()
+
+    # A store made with torchvision's random initialisation (before cnn.py) said only
+    # "random (seed 0)": resuming it must be refused, not mixed with another random network.
+    with h5py.File(out, "a") as f:
+        f.attrs["appearance_weights"] = f.attrs["motion_weights"] = "random (seed 0)"
+    write_video(videos / "two.gif", _shapes(20, 7))
+    assert _run("--videos", str(videos), "--out", str(out), "--appearance", "resnet18", "--motion", "r3d_18",
+                "--frames", "2", "--workers", "0", "--batch-frames", "16", "--device", "cpu") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "appearance_weights='random (seed 0)'" in err and "another --out" in err
+    assert set(FeatureStore(out).ids()) == {"one"}        # nothing was added to it
 
 
 def test_store_keeps_each_video_as_one_compressed_chunk(tmp_path):

@@ -64,7 +64,7 @@ class Extractor:
     input_size: tuple[int, int]
     clip_len: int = 0
     random_weights: bool = False
-    weights_source: str = "none"  # "none" (weight-free), "random (seed 0)" or "<file> sha256:<hex>"
+    weights_source: str = "none"  # "none" (weight-free), "random (seed 0, cnn.py init)" or "<file> sha256:<hex>"
     warning: str | None = None
     device: str = "cpu"
     batch_frames: int = 64  # CNNs only: the weight-free extractors take a video in one go
@@ -265,7 +265,10 @@ def get_extractor(kind: str, name: str, *, weights: str | Path | None = None,
         model = cnn.build(name)
     warning = None
     if weights is None:
-        source = f"random (seed {RANDOM_SEED})"
+        # "cnn.py init" names the initialisation: a store made with torchvision's (before
+        # cnn.py) says only "random (seed 0)", so resuming it here is refused instead of
+        # mixing features of two different random networks (the weights attr must match).
+        source = f"random (seed {RANDOM_SEED}, cnn.py init)"
         warning = (f"{kind} extractor {name} has RANDOM weights (no weights file given): its features "
                    f"carry no learned meaning; pass --{kind}-weights PATH with a {name} state dict "
                    "downloaded elsewhere for real features")
