@@ -90,7 +90,13 @@ def extractors_for(attrs: dict, search: Sequence[Path]):
                                 f"model was trained on")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the random-weights case is in `notes`
-            built.append(get_extractor(kind, name, weights=weights))
+            ext = get_extractor(kind, name, weights=weights)
+        if source.startswith("random") and ext.weights_source != source:
+            # e.g. "random (seed 0)": torchvision's initialisation, before cnn.py
+            raise UserError(f"the checkpoint's {kind} extractor {name} had random weights made another way "
+                            f"('{source}', here '{ext.weights_source}'): a clip cannot be given the features "
+                            f"this model saw; extract the store again with this version")
+        built.append(ext)
     return built[0], built[1], notes
 
 

@@ -270,6 +270,20 @@ def _ask(at, name: str, data: bytes, question: str) -> AppTest:
     return at.get("form_submit_button")[0].click().run()
 
 
+def test_clip_extractors_refuse_random_weights_made_another_way():
+    """A store whose CNN had random weights can be matched for a new clip only by the same
+    seeded initialisation: one from torchvision's init ("random (seed 0)") cannot."""
+    from dashboard.clips import extractors_for
+    from videoqa_core.errors import UserError
+    attrs = {"appearance": "resnet18", "motion": "framediff", "appearance_weights": "random (seed 0)",
+             "motion_weights": "none"}
+    with pytest.raises(UserError, match="made another way.*extract the store again"):
+        extractors_for(attrs, [])
+    attrs["appearance_weights"] = "random (seed 0, cnn.py init)"
+    app, mot, notes = extractors_for(attrs, [])
+    assert app.random_weights and mot.name == "framediff" and "random weights" in notes[0]
+
+
 def test_upload_page_runs_a_clip_through_the_checkpoints_extractors(pixel_checkpoint, monkeypatch, tmp_path):
     root = pixel_checkpoint.parents[2]
     at = open_app(root, monkeypatch, ckpt="count/Attvt-all")
