@@ -306,15 +306,14 @@ def _load_weights(model: torch.nn.Module, path: Path, name: str) -> str:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"weights file {path} is not a state dict (name -> tensor): save model.state_dict()")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    # The classifier is discarded, so a file saved without it (or with another number
-    # of classes) still fits.
+    # The trunks have no classifier (cnn.py), so a file's fc.* (any number of classes, or
+    # none) is dropped here and every other tensor must fit.
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches raise even when strict=False
         raise UserError(f"weights file {path} does not fit {name} (tensor shapes differ): "
                         f"pass a {name} state dict") from exc
-    missing = [k for k in missing if not k.startswith("fc.")]
     if missing or unexpected:
         detail = (f"missing {missing[:3]}" if missing else "") + (" " if missing and unexpected else "") + \
                  (f"unexpected {unexpected[:3]}" if unexpected else "")
