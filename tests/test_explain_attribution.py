@@ -38,9 +38,15 @@ def video():
     return rng.normal(size=(5, 6)).astype(np.float32), rng.normal(size=(5, 5)).astype(np.float32)
 
 
-@pytest.mark.parametrize("task", ["count", "action", "frameqa"])
-def test_ig_is_complete_and_aligned(task, video):
-    p = make_predictor(task)
+# The last case has every switch that changes the forward: the candidate head reads the same
+# word embeddings that LIG interpolates, so completeness must still hold.
+SWITCHED = {"mc_head": "candidate", "memory_residual": True, "attention_residual": True, "pooling": "max"}
+
+
+@pytest.mark.parametrize("task,kw", [("count", {}), ("action", {}), ("frameqa", {}), ("action", SWITCHED)],
+                         ids=["count", "action", "frameqa", "action-switched"])
+def test_ig_is_complete_and_aligned(task, kw, video):
+    p = make_predictor(task, **kw)
     app, mot = video
     cands = CANDS if task == "action" else None
     ex = p.explain(app, mot, Q, cands)

@@ -227,3 +227,54 @@ def test_attention_residual_keeps_frames_apart_when_self_attention_is_uniform():
         rows[f"keys{residual}"] = set(m.state_dict())
     assert rows[False] < 1e-10 < 1e-4 < rows[True]
     assert rows["keysFalse"] == rows["keysTrue"]
+
+
+def test_memory_residual_adds_the_encoder_outputs_to_the_memory_output():
+    """model.memory_residual: Vid = h^v + I^a + I^m instead of the spec's Vid = h^v.
+    Checked where Vid enters the video self-attention, against the encoders and the
+    memory run on their own; off, Vid is the memory's output alone. No new tensors."""
+    seen, keys = {}, {}
+    for on in (False, True):
+        cfg, m = build("action", memory_residual=on)
+        app, mot, text, text_len = tiny_inputs(cfg)
+        hook = m.video_sa.register_forward_pre_hook(lambda mod, args: seen.__setitem__(on, args[0].detach()))
+        with torch.no_grad():
+            m(app, mot, text, text_len)
+            hook.remove()
+            mask = torch.ones(app.shape[:2], dtype=torch.bool)
+            Ia, Im, _, _ = m.encode_video(app, mot, mask)
+            iq = m.q_summary(m.text_lstm(m.embedding(text))[0][torch.arange(len(text)), text_len - 1])
+            Ia, Im, mask = (x.repeat_interleave(5, 0) for x in (Ia, Im, mask))
+            hv, _ = m.visual_memory(Ia, Im, iq, mask)
+        want = hv + Ia + Im if on else hv
+        assert torch.allclose(seen[on], want, atol=1e-5)
+        keys[on] = set(m.state_dict())
+    assert keys[False] == keys[True]
+    assert not torch.allclose(seen[False], seen[True])
+
+
+def test_candidate_head_adds_a_per_answer_row_made_from_the_rows_words():
+    """model.mc_head=candidate: s_c = w . f_c + b + f_c . P mean_t(e_t). Checked from the
+    head's input f (hooked) and the row's word embeddings; with P at zero it is exactly
+    the linear head of the same weights; it is refused for a task without candidates."""
+    from videoqa_core.errors import UserError
+
+    cfg, m = build("action", mc_head="candidate")
+    app, mot, text, text_len = tiny_inputs(cfg)
+    got = {}
+    hook = m.head.register_forward_hook(lambda mod, args, out: got.update(f=args[0].detach(), lin=out.detach()))
+    with torch.no_grad():
+        s = m(app, mot, text, text_len).scores                              # (B, 5)
+        hook.remove()
+        mask = (torch.arange(text.shape[1])[None] < text_len[:, None]).float()[..., None]
+        bag = (m.embedding(text) * mask).sum(1) / mask.sum(1)               # (R, e)
+        want = got["lin"][:, 0] + (got["f"] * m.cand_proj(bag)).sum(-1)
+        assert torch.allclose(s.reshape(-1), want, atol=1e-5)
+        assert not torch.allclose(s.reshape(-1), got["lin"][:, 0])
+        _, lin = build("action")
+        assert set(m.state_dict()) - set(lin.state_dict()) == {"cand_proj.v", "cand_proj.g", "cand_proj.bias"}
+        lin.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("cand_proj")})
+        m.cand_proj.g.zero_(); m.cand_proj.bias.zero_()
+        assert torch.allclose(m(app, mot, text, text_len).scores, lin(app, mot, text, text_len).scores, atol=1e-6)
+    with pytest.raises(UserError, match="mc_head=candidate needs a multiple-choice task"):
+        tiny_model_config("count", mc_head="candidate").validate()

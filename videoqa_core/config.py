@@ -56,6 +56,20 @@ class ModelConfig:
     # reads Eq. 17-18 without the "+ x"; a near-uniform self-attention then returns the
     # same vector at every frame and the co-attention has no frame left to pick. [switch]
     attention_residual: bool = False
+    # The visual memory as an augmentation of the encoders rather than their replacement:
+    # Vid_t = h^v_t + I^a_t + I^m_t. Eq. 4 gives h^v_t the frames only through the memory
+    # read r_t (a convex mix of slots written one step earlier), so the per-frame detail
+    # the encoders hold barely reaches Vid; the paper's text calls h^v the state that
+    # "integrates motion and appearance", and its predecessor HME also attends over the
+    # encoder outputs next to the memory. False is the spec's Vid = [h^v_1 .. h^v_N]. [switch]
+    memory_residual: bool = False
+    # How a multiple-choice row (question + candidate c) is scored. "linear" is spec 5,
+    # s_c = w . f_c + b: the candidate reaches its score only through f_c, and the hinge loss
+    # can sit on its plateau (all five scored alike) where an open-ended head, one output
+    # row per answer, learns. "candidate" adds that per-answer row, made from the row's own
+    # words: s_c = w . f_c + b + f_c . P mean_t(e_t), e_t the row's word embeddings (the
+    # question's words are common to the five rows, so the candidate's set them apart).
+    mc_head: str = "linear"             # linear | candidate                   [switch]
     dropout: float = 0.0
     vocab_size: int = 0                 # set from the data at train time
     num_answers: int = 0                # open-ended answer vocabulary size
@@ -83,6 +97,10 @@ class ModelConfig:
             raise UserError(f"model.pooling '{self.pooling}' is unknown: use mean, max or attention")
         if self.question_summary not in ("last", "mean") or self.video_summary not in ("last", "mean"):
             raise UserError("model.question_summary and model.video_summary must be 'last' or 'mean'")
+        if self.mc_head not in ("linear", "candidate"):
+            raise UserError(f"model.mc_head '{self.mc_head}' is unknown: use linear or candidate")
+        if self.mc_head == "candidate" and kind.name != "mc":
+            raise UserError(f"model.mc_head=candidate needs a multiple-choice task (action, transition), not '{self.task}'")
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"model.dropout must be in [0, 1) (got {self.dropout})")
 

@@ -110,6 +110,8 @@ class VideoQAModel(nn.Module):
         if out < 1:
             raise ValueError("an open-ended model needs cfg.num_answers >= 1")
         self.head = Linear(fused, out, weight_norm=wn)
+        if cfg.mc_head == "candidate":                                      # P: word space -> fused
+            self.cand_proj = Linear(cfg.embed_dim, fused, weight_norm=wn)
 
     # ------------------------------------------------------------------------------------
     def _pool(self, x, mask, scorer):
@@ -159,7 +161,8 @@ class VideoQAModel(nn.Module):
         if video_mask is None:
             video_mask = torch.ones(B, N, dtype=torch.bool, device=appearance.device)
 
-        Iq = run_lstm(self.text_lstm, self.embedding(text))                             # (R, T, d)
+        E = self.embedding(text)                                                        # (R, T, e)
+        Iq = run_lstm(self.text_lstm, E)                                                # (R, T, d)
         summary = last_valid(Iq, text_len) if cfg.question_summary == "last" else masked_mean(Iq, text_mask)
         iq = self.q_summary(summary)                                                    # (R, d)
 
@@ -173,6 +176,8 @@ class VideoQAModel(nn.Module):
             if per > 1:  # video encoders ran on B rows; candidates share them
                 Ia, Im, ia, im, video_mask = (x.repeat_interleave(per, 0) for x in (Ia, Im, ia, im, video_mask))
             Vid, vt = self.visual_memory(Ia, Im, iq, video_mask, trace)                 # (R, N, d)
+            if cfg.memory_residual:                                                     # Vid = h^v + I^a + I^m
+                Vid = Vid + Ia + Im
             Tex, tt = self.text_memory(Iq, text_mask, ia, im, trace)                    # (R, T, d)
             t.update(vt or {})
             V0, t["video_self_attn"] = self._self_attend(self.video_sa, Vid, video_mask) if self.use_vsa else (Vid, None)
@@ -192,7 +197,10 @@ class VideoQAModel(nn.Module):
                 O = torch.cat(parts, -1)                                                 # (R, N, 4d) Eq. 22
                 fused = self._pool(O, video_mask, getattr(self, "pool_video", None))
                 t["affinity"] = Sm
-        scores = self.head(self.dropout(fused))                                          # (R, out)
+        fused = self.dropout(fused)
+        scores = self.head(fused)                                                        # (R, out)
+        if cfg.mc_head == "candidate":   # + f_c . P mean_t(e_t): the row's answer vector (config.mc_head)
+            scores = scores + (fused * self.cand_proj(masked_mean(E, text_mask))).sum(-1, keepdim=True)
         if self.kind.name == "count":
             scores = scores.squeeze(-1)                                                  # (B,)
         elif self.kind.name == "mc":
