@@ -318,6 +318,22 @@ def test_framediff_blobs_say_which_way_things_move():
     assert net[red, 0] < 0 < net[4, 0]
 
 
+def test_framediff_groups_shared_frames_exactly_as_torch_unique(monkeypatch):
+    """framediff summarises each distinct frame once (clips around neighbouring samples
+    share frames). Grouping by bytes must give the same features, bit for bit, as the
+    torch.unique grouping it replaced: shipped stores were extracted with that one."""
+    from videoqa_core.video import extractors as ex
+    rng = np.random.default_rng(0)
+    frames = (rng.random((9, 32, 32, 3)) > 0.7).astype(np.uint8) * 255   # sparse, like the renders
+    clips = torch.from_numpy(frames[np.clip(np.arange(6)[:, None] + np.arange(4)[None] - 1, 0, 8)])  # (6, 4, ...)
+    flat = clips.reshape(24, -1)
+    rows, inverse = ex._distinct_frames(flat)
+    assert torch.equal(rows[inverse], flat) and len(rows) == len(torch.unique(flat, dim=0)) == 8
+    new = ex._framediff(clips)
+    monkeypatch.setattr(ex, "_distinct_frames", lambda f: torch.unique(f, dim=0, return_inverse=True))
+    assert torch.equal(new, ex._framediff(clips))
+
+
 def test_extractor_names_and_errors():
     with pytest.raises(UserError, match="unknown appearance extractor"):
         get_extractor("appearance", "vgg16")

@@ -174,6 +174,20 @@ def _pixels(frames: torch.Tensor) -> torch.Tensor:
                       blob.reshape(len(frames), -1) * APPEARANCE_SCALE], 1)
 
 
+def _distinct_frames(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(F, P) uint8 rows -> (distinct rows in first-seen order, inverse (F,)), so that
+    ``rows[inverse]`` is ``flat``. Grouped by each row's bytes: torch.unique(dim=0) sorts
+    the rows, and frames that share long runs of background compare slowly (measured on
+    140 such rows of 112x112x3: 70 ms against 3.5 ms here). The order of the distinct rows
+    does not matter to the caller: the blob summary is computed frame by frame."""
+    first: dict[bytes, int] = {}
+    inverse = torch.tensor([first.setdefault(row.tobytes(), len(first)) for row in flat.contiguous().numpy()],
+                           dtype=torch.long)
+    keep = torch.empty(len(first), dtype=torch.long)
+    keep[inverse] = torch.arange(len(inverse))          # one row of each group: they are equal
+    return flat[keep], inverse
+
+
 def _framediff(clips: torch.Tensor) -> torch.Tensor:
     """(N, L, H, W, 3) uint8 -> (N, 768 + 112): mean |frame[t+1] - frame[t]| over the
     clip, per RGB channel, area-averaged to the 16x16 grid, in [0, 1]; then per colour
@@ -196,7 +210,7 @@ def _framediff(clips: torch.Tensor) -> torch.Tensor:
 
     # Clips around neighbouring samples share frames (at 35 frames of a 35-frame video,
     # each frame is in 4 clips): summarise every distinct frame once.
-    frames, inverse = torch.unique(clips.reshape(N * L, -1), dim=0, return_inverse=True)
+    frames, inverse = _distinct_frames(clips.reshape(N * L, -1))
     blob, idx, present = (t[inverse] for t in _blobs(frames.view(-1, *clips.shape[2:])))
     blob, present = blob.view(N, L, BINS, BLOB), present.view(N, L, BINS, 1)
     delta = blob[:, 1:] - blob[:, :-1]  # (N, L-1, BINS, BLOB)
