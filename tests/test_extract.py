@@ -78,6 +78,13 @@ def test_extract_real_and_broken(tmp_path, capsys):
         assert np.isfinite(app).all() and app[:, :cells].max() <= 1.0 and mot[:, :cells].min() >= 0
     assert store.get("flipping_a_pancake")[1].sum() > 0  # a real clip moves
     assert store.attrs["appearance"] == "pixels" and store.attrs["num_frames"] == 12
+    # two workers compute the weight-free features themselves; in the main process
+    # (--workers 1) they come out the same, bit for bit
+    one = tmp_path / "one.h5"
+    assert _run("--videos", str(videos), "--out", str(one), "--frames", "12", "--workers", "1", *FAST) == 0
+    again = FeatureStore(one)
+    for vid in expected:
+        assert all(np.array_equal(a, b) for a, b in zip(store.get(vid), again.get(vid)))
     assert store.attrs["appearance_weights"] == "none"
 
     report = json.loads((tmp_path / "feats.h5.report.json").read_text())
@@ -293,6 +300,32 @@ def test_store_keeps_each_video_as_one_compressed_chunk(tmp_path):
     assert np.array_equal(a, app.astype(np.float32)) and np.array_equal(m, mot.astype(np.float32))
     store.close()
 
+
+
+def test_copy_store_copies_the_compressed_chunks_and_keeps_links(tmp_path):
+    """copy_store (extract's merges, the demo's alias step): every video of the sources,
+    the first source winning a shared id, links kept as links, chunks byte for byte."""
+    from videoqa_core.data.features import StoreUnion, copy_store, write_store
+    g = np.random.default_rng(2)
+    vid = lambda: (g.normal(size=(4, 5)).astype(np.float16), g.normal(size=(4, 3)).astype(np.float16))  # noqa: E731
+    a = write_store(tmp_path / "a.h5", [("v1", *vid()), ("v2", *vid())], attrs={"appearance": "x"}, aliases={"l1": "v1"})
+    b = write_store(tmp_path / "b.h5", [("v2", *vid()), ("v3", *vid())], attrs={"appearance": "x"})
+    out = copy_store(tmp_path / "c.h5", [a, b], aliases={"l3": "v3"})
+    with h5py.File(out) as f, h5py.File(a) as fa, h5py.File(b) as fb:
+        assert dict(f.attrs) == {**dict(fa.attrs)}
+        assert isinstance(f["appearance"].get("l1", getlink=True), h5py.SoftLink)
+        for name, src in (("v1", fa), ("v2", fa), ("v3", fb)):
+            for group in ("appearance", "motion"):
+                assert f[group][name].id.read_direct_chunk((0, 0))[1] == src[group][name].id.read_direct_chunk((0, 0))[1]
+    store = FeatureStore(out)
+    assert store.ids() == ["l1", "l3", "v1", "v2", "v3"]
+    assert np.array_equal(store.get("l3")[0], FeatureStore(b).get("v3")[0])
+    # two stores read as one: the first wins, and stores of other extractors do not mix
+    both = StoreUnion(FeatureStore(a), FeatureStore(b))
+    assert both.ids() == ["l1", "v1", "v2", "v3"] and np.array_equal(both.get("v2")[0], FeatureStore(a).get("v2")[0])
+    other = write_store(tmp_path / "o.h5", [("w", *vid())], attrs={"appearance": "y"})
+    with pytest.raises(UserError, match="differ in appearance"):
+        StoreUnion(FeatureStore(a), FeatureStore(other))
 
 def test_store_cache_hands_out_copies_and_stays_within_its_budget(tmp_path):
     """A video read twice comes from memory: the same values, never the caller's edits;

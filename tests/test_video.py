@@ -334,6 +334,24 @@ def test_framediff_groups_shared_frames_exactly_as_torch_unique(monkeypatch):
     assert torch.equal(new, ex._framediff(clips))
 
 
+
+def test_blob_memo_gives_each_frame_the_summary_it_gets_in_any_batch(monkeypatch):
+    """pixels then framediff summarise the same frames again: the memo hands the second
+    the first's results. A frame's summary must not depend on its batch, and the memo
+    must survive being cleared part-way through a batch."""
+    from videoqa_core.video import extractors as ex
+    rng = np.random.default_rng(1)
+    frames = torch.from_numpy((rng.random((12, 40, 40, 3)) > 0.6).astype(np.uint8) * 255)
+    whole = ex._blobs(frames)
+    monkeypatch.setattr(ex, "_BLOB_MEMO", {})
+    first = ex._frame_blobs(frames[:5])                      # computed, remembered
+    again = ex._frame_blobs(frames[[11, 3, 0, 7]])          # two from the memo, two new
+    for got, idx in ((first, [0, 1, 2, 3, 4]), (again, [11, 3, 0, 7])):
+        assert all(torch.equal(g, w[idx]) for g, w in zip(got, whole))
+    monkeypatch.setattr(ex, "_BLOB_MEMO_FRAMES", 8)          # full: cleared, all of this batch recomputed
+    full = ex._frame_blobs(frames[2:10])
+    assert all(torch.equal(g, w[2:10]) for g, w in zip(full, whole)) and len(ex._BLOB_MEMO) == 8
+
 def test_extractor_names_and_errors():
     with pytest.raises(UserError, match="unknown appearance extractor"):
         get_extractor("appearance", "vgg16")
