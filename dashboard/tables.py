@@ -26,7 +26,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from videoqa_core.config import VARIANTS
+from videoqa_core.config import VARIANTS, switched
 
 PAPER_FILE = Path(__file__).resolve().with_name("paper_results.json")
 PAPER_LABEL = "reported in the paper"
@@ -85,7 +85,7 @@ def _run_metrics(folder: Path, split: str, task: Optional[str]) -> Optional[dict
 
 
 RUN_COLUMNS = ["label", "collection", "task", "name", "seed", "run", "dataset", "variant", "baseline",
-               "visual_slots", "value", "n", "by_qtype", "overall", "run_dir", "has_checkpoint"]
+               "switches", "visual_slots", "value", "n", "by_qtype", "overall", "run_dir", "has_checkpoint"]
 
 
 def scan_runs(roots: Iterable[Path], split: str = "test") -> pd.DataFrame:
@@ -94,6 +94,7 @@ def scan_runs(roots: Iterable[Path], split: str = "test") -> pd.DataFrame:
     label       the folder relative to its root (the checkpoint picker's label)
     collection  the folder above ``<task>/<run>`` (``demo`` for checkpoints/demo/count/Mv+Mt)
     name, seed  the run name without / with its ``-seedK`` suffix
+    switches    the model switches set away from the spec's reading ("" for none)
     value       the task's headline metric (:func:`task_metric`) on the whole split
     by_qtype    {question type: metrics}, overall: the whole split's metrics
     """
@@ -127,6 +128,7 @@ def scan_runs(roots: Iterable[Path], split: str = "test") -> pd.DataFrame:
                 "dataset": mj.get("dataset") or cfg.get("data", {}).get("dataset") or "",
                 "variant": mj.get("variant") or cfg.get("model", {}).get("variant") or "",
                 "baseline": mj.get("baseline") or cfg.get("model", {}).get("baseline") or "none",
+                "switches": ", ".join(switched(cfg.get("model", {}))),
                 "visual_slots": int(slots) if slots is not None else None,
                 "value": float(overall.get(task_metric(task), math.nan)), "n": int(overall["n"]),
                 "by_qtype": metrics.get("by_qtype", {}), "overall": overall, "run_dir": str(folder),
@@ -237,13 +239,14 @@ def by_type_table(runs: pd.DataFrame) -> pd.DataFrame:
     records = []
     for _, r in runs.iterrows():
         metric = task_metric(r["task"])
-        row = {"run": r["label"], "task": r["task"], "metric": metric, "all": r["value"]}
+        row = {"run": r["label"], "task": r["task"], "model": r["switches"] or "spec reading",
+               "metric": metric, "all": r["value"]}
         row.update({qt: m.get(metric, math.nan) for qt, m in sorted(r["by_qtype"].items())})
         records.append(row)
     df = pd.DataFrame(records)
     if df.empty:
         return df
-    fixed = ["run", "task", "metric"]
+    fixed = ["run", "task", "model", "metric"]
     return df[fixed + [c for c in df.columns if c not in fixed and c != "all"] + ["all"]]
 
 

@@ -37,7 +37,7 @@ def tiny_inputs(cfg: ModelConfig, B: int = 3, seed: int = 0):
 
 
 def make_tgif_dataset(root: Path, task: str, *, videos: int = 24, frames: int = 5, da: int = 6, dm: int = 5,
-                      seed: int = 0) -> tuple[Path, Path]:
+                      seed: int = 0, prefix: str = "tumblr_v") -> tuple[Path, Path]:
     """TGIF-QA-format annotation files (tab-separated, CRLF) + a feature store in which the
     answer is readable from the features, so a model can learn it."""
     rng = np.random.default_rng(seed)
@@ -45,7 +45,7 @@ def make_tgif_dataset(root: Path, task: str, *, videos: int = 24, frames: int = 
     ann.mkdir(parents=True, exist_ok=True)
     feats, rows = [], {"Train": [], "Test": []}
     for v in range(videos):
-        name = f"tumblr_v{v:03d}"
+        name = f"{prefix}{v:03d}"
         split = "Test" if v % 4 == 3 else "Train"
         color = int(rng.integers(len(COLORS)))
         count = int(rng.integers(1, 6))

@@ -25,11 +25,33 @@ def test_plan_covers_the_issue():
     assert {(t, "Attvt-all") for t in ("count", "action", "transition", "frameqa", "open")} <= kept
     assert {("action", v) for v in VARIANTS} <= kept
     assert len({r.folder for r in plan(seeds=2)}) == 2 * len(runs)
-    # the warm-up run before everything, the runs started from it last (no worker waits)
-    assert runs[0].is_warmup and [r.warm for r in runs[-2:]] == [True, True]
-    assert {(r.task, r.name) for r in runs if r.warm} == {("action", "Attvt-all-warm"), ("transition", "Attvt-all-warm")}
-    assert not any(r.warm or r.is_warmup for r in plan(warmup=False))
+    # the demo's model: the switches per task, and the spec's reading once beside it
+    by = {(r.task, r.name): r.overrides for r in runs}
+    assert by[("count", "Attvt-all")] == [] and by[("action", "Attvt-all-spec")] == []
+    assert "model.mc_head=candidate" in by[("transition", "Attvt-all")]
+    assert "model.mc_head=candidate" in by[("action", "candidates-only")]
+    assert "model.pooling=max" in by[("frameqa", "Attvt-all")] and "model.mc_head=candidate" not in by[("open", "Attvt-all")]
+    assert by[("action", "Mv+Mt")][-1] == "model.variant=Mv+Mt"          # the variant's flags after the switches
+    assert ("action", "Attvt-all-spec") in kept
+    # Transition's full model first: its worker builds the extra training set on the way
+    assert (runs[0].task, runs[0].name) == ("transition", "Attvt-all")
 
+
+
+def test_a_whole_build_removes_the_runs_an_earlier_plan_made(tmp_path):
+    """checkpoints/demo holds what the plan makes: an earlier build's run that the plan
+    dropped (as the warm-up runs were) goes; a folder runs.json never listed stays."""
+    from videoqa_core.demo import prune_stale
+    ckpt = tmp_path / "ck"
+    runs = plan(root=ckpt)
+    for rel in ("action/Attvt-all", "action/Attvt-all-warm", "mine/keep"):
+        (ckpt / rel).mkdir(parents=True)
+    old = [{"run": str(ckpt / "action" / "Attvt-all")}, {"run": str(ckpt / "action" / "Attvt-all-warm")},
+           {"run": str(tmp_path / "elsewhere")}]
+    (tmp_path / "elsewhere").mkdir()
+    assert prune_stale(ckpt, old, runs) == [ckpt / "action" / "Attvt-all-warm"]
+    assert (ckpt / "action" / "Attvt-all").is_dir() and (ckpt / "mine" / "keep").is_dir()
+    assert (tmp_path / "elsewhere").is_dir()
 
 def test_mini_demo_end_to_end(tmp_path):
     data, ckpts = tmp_path / "data", tmp_path / "ckpt"
@@ -62,32 +84,37 @@ def test_mini_demo_end_to_end(tmp_path):
     assert clip is not None and clip.stem != rec.video_id and clip.suffix == ".gif"
 
 
-def test_mini_demo_warm_run_starts_from_the_warmup_run(tmp_path):
-    """--only a -warm run trains the warm-up set's run first (its data built on the way),
-    starts from its weights, and ships neither its checkpoint nor its data."""
+def test_mini_demo_transition_trains_on_the_extra_set_and_ships_the_benchmarks_splits(tmp_path):
+    """--only a Transition run builds the extra set (another seed, other ids) on the way and
+    trains on it through data.train_extra; val and test stay the shipped benchmark's, and
+    the run's test split is scored without the extra set."""
     from dashboard.tables import scan_runs
     data, ckpts = tmp_path / "data", tmp_path / "ckpt"
-    code = cli(["demo", "--videos", "24", "--warmup-videos", "30", "--data-dir", str(data),
-                "--checkpoints-dir", str(ckpts), "--only", "transition/Attvt-all-warm",
-                "--epochs-scale", "0.1", "--jobs", "2"])
+    code = cli(["demo", "--videos", "24", "--transition-videos", "30", "--data-dir", str(data),
+                "--checkpoints-dir", str(ckpts), "--only", "transition/Attvt-all", "--epochs-scale", "0.1", "--jobs", "2"])
     assert code == 0
-    summary = json.loads((ckpts / "runs.json").read_text())
-    assert {(r["task"], r["name"]) for r in summary} == {("action", ".warmup"), ("transition", "Attvt-all-warm")}
-    warmup = ckpts / "action" / ".warmup"
-    assert (warmup / "metrics_test.json").is_file() and not list(warmup.glob("*.pt"))
-    # the warm-up run is scored on its own test split: the single-actor videos
-    assert all(v.startswith("warm") for v in pd.read_parquet(warmup / "predictions_test.parquet")["video_id"])
-    run = ckpts / "transition" / "Attvt-all-warm"
-    rec = json.loads((run / "init_from.json").read_text())
-    assert rec["checkpoint"] == str(warmup / "best.pt") and rec["source_task"] == "action"
-    assert rec["copied"] == rec["of"] and rec["head_copied"]          # one model, one kind of head
-    assert (run / "best.pt").is_file() and (data / ".warmup" / "features.h5").is_file()
-    # the dashboard lists the warm run, not the warm-up run (a dot folder)
-    assert list(scan_runs([ckpts])["name"]) == ["Attvt-all-warm"]
+    run = ckpts / "transition" / "Attvt-all"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["data"]["train_extra"] == str(data / ".transition" / "synth" / "tgif-qa")
+    assert cfg["model"]["mc_head"] == "candidate" and cfg["model"]["memory_residual"]
+    extra_videos = {p.stem for p in (data / ".transition" / "synth" / "videos").glob("*.gif")}
+    assert len(extra_videos) == 30 and all(v.startswith("extra") for v in extra_videos)
+    line = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    with_extra = line["train_samples"]
+    test = pd.read_parquet(run / "predictions_test.parquet")
+    assert len(test) > 0 and not set(test["video_id"]) & extra_videos
+    # the extra set is not needed to score or explain the run
+    import shutil
+    shutil.rmtree(data / ".transition")
+    p = Predictor.load(run / "best.pt")
+    assert all(not r.video_id.startswith("extra") for r in p.records("train"))
+    assert len(p.records("train")) < with_extra
+    assert cli(["evaluate", "--checkpoint", str(run / "best.pt"), "--split", "test", "--out", str(tmp_path / "t.parquet")]) == 0
+    assert list(scan_runs([ckpts])["name"]) == ["Attvt-all"]
 
 
-def test_negative_warmup_videos_is_refused_before_anything_is_written(tmp_path, capsys):
+def test_negative_transition_videos_is_refused_before_anything_is_written(tmp_path, capsys):
     data, ckpts = tmp_path / "data", tmp_path / "ckpt"
-    assert cli(["demo", "--warmup-videos", "-1", "--data-dir", str(data), "--checkpoints-dir", str(ckpts)]) == 2
-    assert "--warmup-videos -1" in capsys.readouterr().err
+    assert cli(["demo", "--transition-videos", "-1", "--data-dir", str(data), "--checkpoints-dir", str(ckpts)]) == 2
+    assert "--transition-videos -1" in capsys.readouterr().err
     assert not data.exists() and not ckpts.exists()

@@ -172,13 +172,13 @@ def test_every_new_page_renders_on_the_demo(server, page, path):
         # the default (Count) has one checkpoint: the page says where two or more are
         expect(page.get_by_text("Tasks with two or more checkpoints: action (").first).to_be_visible(timeout=TIMEOUT_MS)
         open_page(page, f"{server}/{path}?ckpt=demo/action/Attvt-all")
-        # B is the same model started from the warm-up: what the curriculum changed
-        expect(page.get_by_text("B: Attvt-all-warm").first).to_be_visible(timeout=TIMEOUT_MS)
+        # B is the same variant in the spec's reading: what the model switches changed
+        expect(page.get_by_text("B: Attvt-all-spec").first).to_be_visible(timeout=TIMEOUT_MS)
     if path == "tables":
         ours = page.locator('[data-testid="stTable"]').filter(has_text="Attvt-all (demo)")
         expect(ours.first).to_be_visible(timeout=TIMEOUT_MS)
         expect(ours.first).to_contain_text("reported in the paper")       # the paper's rows beside the demo's
-        expect(ours.first).to_contain_text("Attvt-all-warm (demo)")      # the curriculum's runs, one row below
+        expect(ours.first).to_contain_text("Attvt-all-spec (demo)")      # the spec's reading, one row below
         expect(ours.first).to_contain_text("candidates-only (demo)")     # and the blind baselines beside them
     page.wait_for_selector(IDLE)
     no_errors(page)

@@ -7,6 +7,7 @@ planned events nor evidence.json is trusted; the GIF pixels are checked on top.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -118,6 +119,22 @@ def test_bad_arguments_are_user_errors(tmp_path):
         synth.build(videos=2, seed=0, frames=20)
     with pytest.raises(synth.UserError, match="--size"):
         synth.build(videos=2, seed=0, size=63)
+    with pytest.raises(synth.UserError, match="--id-prefix"):
+        synth.build(videos=2, seed=0, id_prefix="a/b")
+
+
+def test_id_prefix_renames_the_videos_and_nothing_else(tmp_path):
+    """--id-prefix: the same scenes and questions under other ids (a second set whose ids
+    never collide with the first: data.train_extra), recorded so that probe/oracle rebuild it."""
+    a, b = synth.build(videos=5, seed=2), synth.build(videos=5, seed=2, id_prefix="extra")
+    assert [s.name for s in b.scenes] == [f"extra{i:05d}" for i in range(5)]
+    assert [dataclasses.replace(s, name="") for s in a.scenes] == [dataclasses.replace(s, name="") for s in b.scenes]
+    assert b.questions == a.questions      # they name scenes by index
+    synth.generate(tmp_path / "x", videos=3, seed=2, id_prefix="extra")
+    assert sorted(p.name for p in (tmp_path / "x" / "videos").iterdir()) == [f"extra{i:05d}.gif" for i in range(3)]
+    assert json.loads((tmp_path / "x" / "manifest.json").read_text())["id_prefix"] == "extra"
+    from videoqa_core.data.probe import bench_from
+    assert bench_from(tmp_path / "x").scenes[0].name == "extra00000"
 
 
 # --------------------------------------------------------------------- formats

@@ -183,6 +183,21 @@ def test_by_type_table_lists_each_runs_own_types(demo_root):
     assert bt.loc["demo/frameqa/Attvt-all", "color"] == 0.9
     assert math.isnan(bt.loc["demo/frameqa/Attvt-all", "what"])
     assert list(bt.columns)[-1] == "all"
+    assert bt.loc["demo/open/Attvt-all", "model"] == "spec reading"
+
+
+def test_runs_name_the_switches_their_model_sets(tmp_path):
+    """scan_runs' switches column: the config's [switch] fields away from the spec's reading."""
+    from videoqa_core.config import switched
+    run = write_run(tmp_path, "c/action/Attvt-all", task="action", value=0.5)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["model"].update(memory_residual=True, pooling="max", mc_head="candidate", weight_norm=False, hidden=64)
+    (run / "config.json").write_text(json.dumps(cfg))
+    write_run(tmp_path, "c/action/Mv+Mt", task="action", value=0.4)
+    got = tables.scan_runs([tmp_path]).set_index("name")["switches"]
+    assert got["Attvt-all"] == "pooling=max, memory_residual, mc_head=candidate, no weight_norm"
+    assert got["Mv+Mt"] == "" and switched({"pooling": "mean", "heads": 1}) == []
+    assert tables.by_type_table(tables.scan_runs([tmp_path])).set_index("run").loc["c/action/Mv+Mt", "model"] == "spec reading"
 
 
 # ----------------------------------------------------------------------------- Figure 5

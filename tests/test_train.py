@@ -208,6 +208,40 @@ def test_bad_inputs_give_one_line(tmp_path, capsys):
     assert not (tmp_path / "x" / "last.pt").exists()
 
 
+def test_train_extra_adds_every_question_of_another_set_to_train_only(tmp_path, capsys):
+    """data.train_extra: all questions of a second set (its own store) join the training
+    split; val and test stay the main set's, and evaluating test needs none of the extra files."""
+    import shutil
+    from videoqa_core.data.pipeline import load_splits
+    ann, store = make_tgif_dataset(tmp_path / "a", "transition")
+    more, more_store = make_tgif_dataset(tmp_path / "b", "transition", videos=16, seed=1, prefix="more_v")
+    cfg = tiny_train_config("tgif-qa", "transition", ann, store)
+    plain = load_splits(cfg.data)
+    cfg.data.train_extra, cfg.data.train_extra_features = str(more), str(more_store)
+    both = load_splits(cfg.data)
+    assert len(both["train"]) == len(plain["train"]) + 16 and both["val"] == plain["val"] and both["test"] == plain["test"]
+    assert {r.qid for r in both["train"][len(plain["train"]):]} == {f"extra:ACTION{v}" for v in range(16)}
+    assert load_splits(cfg.data, extra=False) == plain
+    run = tmp_path / "run"
+    extra = [f"data.train_extra={more}", f"data.train_extra_features={more_store}"]
+    assert train_cli(ann, store, run, "transition", extra=extra, epochs=1) == 0
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["train_samples"] == len(both["train"])
+    shutil.rmtree(more)
+    more_store.unlink()
+    capsys.readouterr()
+    assert cli(["evaluate", "--checkpoint", str(run / "best.pt"), "--split", "test"]) == 0
+    # the main set's own questions as the extra ones: its val and test videos would be trained on
+    leak = [f"data.train_extra={ann}"]
+    assert train_cli(ann, store, tmp_path / "leak", "transition", extra=leak, epochs=1) == 2
+    assert "val/test splits" in capsys.readouterr().err
+    # the same ids from another store: two videos under one name
+    same, same_store = make_tgif_dataset(tmp_path / "c", "transition", seed=2)
+    clash = [f"data.train_extra={same}", f"data.train_extra_features={same_store}"]
+    assert train_cli(ann, store, tmp_path / "clash", "transition", extra=clash, epochs=1) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--id-prefix" in err
+
+
 def test_glove_initialises_the_embedding(tmp_path, capsys):
     ann, store = make_tgif_dataset(tmp_path, "count")
     glove = tmp_path / "glove.txt"

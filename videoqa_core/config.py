@@ -13,7 +13,7 @@ import dataclasses
 import json
 import typing
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from .errors import UserError
 
@@ -105,6 +105,24 @@ class ModelConfig:
             raise UserError(f"model.dropout must be in [0, 1) (got {self.dropout})")
 
 
+# The ModelConfig fields marked [switch]: readings of the paper other than the spec's.
+SWITCHES = ("pooling", "attention_residual", "memory_residual", "mc_head", "heads", "question_summary",
+            "video_summary", "weight_norm")
+
+
+def switched(model: Mapping[str, object]) -> list[str]:
+    """The switches a model config (a ModelConfig's fields, e.g. config.json's "model")
+    sets away from the spec's reading, as short words: ``["pooling=max", "memory_residual"]``."""
+    default = ModelConfig()
+    out = []
+    for key in SWITCHES:
+        value, spec = model.get(key, getattr(default, key)), getattr(default, key)
+        if value == spec:
+            continue
+        out.append(key if value is True else f"no {key}" if value is False else f"{key}={value}")
+    return out
+
+
 @dataclass
 class DataConfig:
     dataset: str = "tgif-qa"            # tgif-qa | msvd-qa | msrvtt-qa
@@ -117,10 +135,18 @@ class DataConfig:
     answer_top_k: Optional[int] = None  # None: the dataset's convention (1000 MSVD/MSRVTT, all for FrameQA)
     glove: str = ""                     # optional GloVe text file to initialise the embedding
     max_questions: Optional[int] = None # per split, for quick experiments (first K, deterministic)
+    # More training questions from another annotation folder of the same dataset format
+    # and task: every question of it (all its splits) joins the training split; val and
+    # test stay those of data.annotations. Its videos may live in their own store.
+    train_extra: str = ""
+    train_extra_features: str = ""      # the store of train_extra's videos ("": data.features)
 
     def validate(self) -> None:
         if self.dataset not in DATASETS:
             raise UserError(f"data.dataset '{self.dataset}' is unknown: use one of {', '.join(DATASETS)}")
+        if self.train_extra_features and not self.train_extra:
+            raise UserError("data.train_extra_features is set but data.train_extra is not: "
+                            "give the extra questions' annotation folder too")
         if not 0.0 < self.val_fraction < 1.0:
             raise UserError(f"data.val_fraction must be in (0, 1) (got {self.val_fraction})")
 

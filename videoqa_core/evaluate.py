@@ -149,11 +149,12 @@ def evaluate_checkpoint(checkpoint: str, split: str, *, annotations=None, featur
     if features:
         cfg.data.features = features
     dev = resolve_device(device)
-    splits = load_splits(cfg.data)
+    # data.train_extra (more training questions) only joins the train split
+    splits = load_splits(cfg.data, extra=split == "train")
     records = splits.get(split) or []
     if not records:
         raise UserError(f"the {split} split of {cfg.data.annotations} is empty or missing")
-    store = open_store(cfg.data.features, records)
+    store = open_store(cfg.data.features, records, cfg.data.train_extra_features if split == "train" else "")
     check_dims(store, cfg.model)
     ds = make_dataset(records, store, cfg, Vocab.from_list(ckpt["vocab"]), ckpt.get("answers"))
     scores = predict(model.to(dev), ds, batch_size=batch_size, device=dev, amp=cfg.train.amp)

@@ -129,13 +129,15 @@ class Predictor:
         return None
 
     def records(self, split: str) -> list[QARecord]:
-        """The questions of one split of the dataset this checkpoint was trained on."""
+        """The questions of one split of the dataset this checkpoint was trained on (its
+        own annotations: data.train_extra's questions are not listed, their videos may be
+        in a store the predictor does not open)."""
         from .data.pipeline import load_splits
         ann = self.data_path(self.config.data.annotations)
         if ann is None:
             raise UserError(f"annotations '{self.config.data.annotations}' of checkpoint {self.path} are not on this machine")
         data = replace(self.config.data, annotations=str(ann), max_questions=None)
-        return load_splits(data).get(split, [])
+        return load_splits(data, extra=False).get(split, [])
 
     def feature_store(self):
         from .data.features import FeatureStore

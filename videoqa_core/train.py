@@ -241,7 +241,7 @@ def _train(cfg: Config, run: Path, ckpt: dict | None, device: torch.device, init
         vocab, answers = Vocab.from_list(ckpt["vocab"]), ckpt.get("answers")
     else:
         vocab, answers = build_vocabularies(splits["train"], cfg.data)
-    store = open_store(cfg.data.features, {k: splits[k] for k in ("train", "val")})
+    store = open_store(cfg.data.features, {k: splits[k] for k in ("train", "val")}, cfg.data.train_extra_features)
     if ckpt is None:
         cfg.model.appearance_dim, cfg.model.motion_dim = store.appearance_dim, store.motion_dim
         cfg.model.num_frames = store.num_frames

@@ -52,16 +52,16 @@ def _style_source(df: pd.DataFrame):
 
 def per_type_section(all_runs: pd.DataFrame, collection: str, split: str) -> None:
     labels = all_runs["label"].tolist()
-    # the full model, from scratch and (where the collection has it, as the demo does)
-    # started from the warm-up run: the curriculum's effect is then one row away; and the
-    # blind baselines, so that whether a task is learned at all (above them) is too
+    # the full model, in the collection's reading and (where it has one, as the demo does)
+    # in the spec's: what the switches do is then one row away; and the blind baselines,
+    # so that whether a task is learned at all (above them) is too
     default = all_runs[(all_runs["collection"] == collection)
-                       & all_runs["name"].isin(("Attvt-all", "Attvt-all-warm", *tables.BASELINE_ROWS))
+                       & all_runs["name"].isin(("Attvt-all", "Attvt-all-spec", *tables.BASELINE_ROWS))
                        & (all_runs["seed"] == 0)]["label"].tolist()
     chosen = st.multiselect("Runs to compare", labels, default=default, key=f"cmp_runs_{split}",
                             help="any runs found; the default is the full model of the chosen collection on every "
-                                 "task, Attvt-all-warm (started from a warm-up run) where there is one, and the "
-                                 "question-only / candidates-only baselines, which never see the video")
+                                 "task, Attvt-all-spec (the spec's reading, no model switches) where there is one, "
+                                 "and the question-only / candidates-only baselines, which never see the video")
     sel = all_runs[all_runs["label"].isin(chosen)]
     p = paper()
     for layout, title in LAYOUT_TITLES.items():

@@ -61,15 +61,12 @@ def render() -> None:
     mine = data_of(entry)
     # Same task and the same annotations (else the question does not exist for B); runs of
     # the same collection first (the demo's Action ablations beside its full model), and
-    # first of all the same run started from the warm-up (or from scratch, seen from the
-    # warm one): the demo's curriculum, what it changed in the maps.
-    def base(label: str) -> str:
-        return Path(label).name.removesuffix("-warm")
-
+    # first of all the same variant otherwise trained (the demo's Attvt-all and
+    # Attvt-all-spec: what the model switches change in the maps).
     everything = state.checkpoints(roots)
     others = sorted((e for e in everything if e.task == entry.task and e.label != entry.label
                      and (mine is None or data_of(e) in (None, mine))),
-                    key=lambda e: (Path(e.label).parent != here, base(e.label) != base(entry.label), e.label))
+                    key=lambda e: (Path(e.label).parent != here, e.variant != entry.variant, e.label))
     if not others:
         counts = Counter(e.task for e in everything)
         more = ", ".join(f"{t} ({n})" for t, n in sorted(counts.items()) if n > 1)
@@ -87,7 +84,7 @@ def render() -> None:
     row_a = ex_a.predicted_row
     if entry.variant and entry.variant != other.variant:
         names = (f"A: {entry.variant}", f"B: {other.variant}")
-    else:   # one variant twice (e.g. Attvt-all and Attvt-all-warm): the run names tell them apart
+    else:   # one variant twice (e.g. Attvt-all and Attvt-all-spec): the run names tell them apart
         names = (f"A: {Path(entry.label).name}", f"B: {Path(other.label).name}")
     c1, c2 = st.columns(2)
     for col, ex, e, nm in ((c1, ex_a, entry, names[0]), (c2, ex_b, other, names[1])):

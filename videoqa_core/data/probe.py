@@ -44,7 +44,7 @@ def bench_from(synth_dir: Path):
         bench = synth.build(videos=int(m["videos"]), seed=int(m["seed"]), frames=int(m["frames"]),
                             size=int(m["size"]), difficulty=m.get("difficulty", "hard"),
                             every_object=bool(m.get("every_object", False)),
-                            warmup=bool(m.get("warmup", False)))
+                            warmup=bool(m.get("warmup", False)), id_prefix=m.get("id_prefix", "synth"))
         want = m["files"]["evidence.json"]
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{manifest_path}: not a synth manifest ({exc}); regenerate the folder with "

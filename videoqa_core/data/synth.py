@@ -32,6 +32,7 @@ import io
 import json
 import math
 import random
+import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -804,7 +805,8 @@ def _splits(videos: int) -> list[str]:
 
 
 def build(*, videos: int, seed: int, frames: int = SAMPLED_FRAMES, size: int = 64,
-          difficulty: str = "hard", every_object: bool = False, warmup: bool = False) -> Benchmark:
+          difficulty: str = "hard", every_object: bool = False, warmup: bool = False,
+          id_prefix: str = "synth") -> Benchmark:
     """Scenes and questions, no files. The same arguments give the same benchmark.
 
     ``warmup=True`` builds the single-actor warm-up set instead (``_warmup_video``;
@@ -818,6 +820,9 @@ def build(*, videos: int, seed: int, frames: int = SAMPLED_FRAMES, size: int = 6
                         f"(the model samples {SAMPLED_FRAMES} frames; each event must span several)")
     if not 32 <= size <= 512 or size % 2:
         raise UserError(f"--size {size}: use an even size in 32..512 pixels")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", id_prefix):
+        raise UserError(f"--id-prefix {id_prefix!r}: use a letter then up to 31 letters, digits, '_' or '-' "
+                        "(it starts every video's id and file name)")
     rng = random.Random(seed)
     if warmup:
         return _build_warmup(rng, videos, frames, size)
@@ -835,7 +840,7 @@ def build(*, videos: int, seed: int, frames: int = SAMPLED_FRAMES, size: int = 6
             objects.append(SceneObject(plan.shapes[i], plan.colors[i], plan.slots[i],
                                        _jitter(rng, plan.slots[i], size), plan.flash[i],
                                        _place(rng, plan.seqs[i], frames)))
-        scene = Scene(v, f"synth{v:05d}", frames, size, tuple(objects))
+        scene = Scene(v, f"{id_prefix}{v:05d}", frames, size, tuple(objects))
         qs = _tgif_questions(scene, plan, every_object) + _msvd_questions(rng, bal, scene)
         # a question whose evidence would be empty (e.g. every frame has someone blinking)
         # is dropped rather than shipped without evidence
@@ -1057,7 +1062,7 @@ def _clear_previous(out: Path) -> None:
 
 def generate(out_dir: str | Path, *, videos: int, seed: int, frames: int = SAMPLED_FRAMES,
              size: int = 64, mp4: bool = False, difficulty: str = "hard", every_object: bool = False,
-             warmup: bool = False) -> dict:
+             warmup: bool = False, id_prefix: str = "synth") -> dict:
     """Write the benchmark under ``out_dir``; return a summary (counts, timings, balance).
 
     Every file except the optional mp4s is a pure function of the arguments (no
@@ -1066,7 +1071,7 @@ def generate(out_dir: str | Path, *, videos: int, seed: int, frames: int = SAMPL
     t0 = time.perf_counter()
     out = Path(out_dir)
     bench = build(videos=videos, seed=seed, frames=frames, size=size, difficulty=difficulty,
-                  every_object=every_object, warmup=warmup)
+                  every_object=every_object, warmup=warmup, id_prefix=id_prefix)
     t_plan = time.perf_counter() - t0
     _clear_previous(out)
     files, msvd_counts = _annotation_files(bench)
@@ -1107,6 +1112,7 @@ def generate(out_dir: str | Path, *, videos: int, seed: int, frames: int = SAMPL
         "difficulty": difficulty,
         "every_object": every_object,
         "warmup": warmup,
+        "id_prefix": id_prefix,
         "videos": videos,
         "frames": frames,
         "sampled_frames": SAMPLED_FRAMES,
@@ -1153,17 +1159,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", action="store_true",
                         help="write the single-actor warm-up set instead of the benchmark: videos "
                              "warm00000.gif ... where only the asked object acts, and Action-format "
-                             "questions (which events it does, and in what order) in tgif-qa/; the "
-                             "demo trains on it first and starts its -warm runs from it (--init-from)")
+                             "questions (which events it does, and in what order) in tgif-qa/; a "
+                             "curriculum's first step (train on it, then `train --init-from` its run)")
     parser.add_argument("--every-object", action="store_true",
                         help="ask the FrameQA color / object / location questions about every object of a "
                              "video, not one each (more questions per video; the scenes stay the same)")
+    parser.add_argument("--id-prefix", default="synth",
+                        help="video ids and file names are <prefix>00000, <prefix>00001, ... (default synth); "
+                             "another prefix makes a second set (another --seed) whose ids never collide "
+                             "with the first, e.g. extra training questions (train data.train_extra)")
 
 
 def main(args: argparse.Namespace) -> int:
     summary = generate(args.out, videos=args.videos, seed=args.seed, frames=args.frames,
                        size=args.size, mp4=args.mp4, difficulty=args.difficulty,
-                       every_object=args.every_object, warmup=args.warmup)
+                       every_object=args.every_object, warmup=args.warmup, id_prefix=args.id_prefix)
     sec = summary["seconds"]
     print(f"wrote {summary['videos']} videos, {summary['questions']} questions to {summary['out']} "
           f"in {sec['total']:.1f} s (plan {sec['plan']:.1f} s, gif {sec['gif']:.1f} s; "
