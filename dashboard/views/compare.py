@@ -81,7 +81,9 @@ def per_type_section(all_runs: pd.DataFrame, collection: str, split: str) -> Non
         st.table(bt.style.format(precision=3, na_rep="–").hide(axis="index"))
         downloads(bt.set_index("run"), name="by_question_type", caption="Results per question type")
     st.caption(f"Rows in grey italics are {tables.PAPER_LABEL} (copied from its tables, `dashboard/paper_results.json`); "
-               "the paper's numbers are on the real datasets, the demo's on a small synthetic benchmark.")
+               "the paper's numbers are on the real datasets, the demo's on a small synthetic benchmark. "
+               "A row of Tables 2-4 joins the runs of one name across tasks, whose model switches may differ "
+               "(the demo's Count keeps the spec's reading): the `model` column of the last table names them per run.")
 
 
 def ablation_section(coll_runs: pd.DataFrame, collection: str) -> None:
