@@ -37,7 +37,6 @@ def test_plan_covers_the_issue():
     assert (runs[0].task, runs[0].name) == ("transition", "Attvt-all")
 
 
-
 def test_a_whole_build_removes_the_runs_an_earlier_plan_made(tmp_path):
     """checkpoints/demo holds what the plan makes: an earlier build's run that the plan
     dropped (as the warm-up runs were) goes; a folder runs.json never listed stays."""
@@ -52,6 +51,7 @@ def test_a_whole_build_removes_the_runs_an_earlier_plan_made(tmp_path):
     assert prune_stale(ckpt, old, runs) == [ckpt / "action" / "Attvt-all-warm"]
     assert (ckpt / "action" / "Attvt-all").is_dir() and (ckpt / "mine" / "keep").is_dir()
     assert (tmp_path / "elsewhere").is_dir()
+
 
 def test_mini_demo_end_to_end(tmp_path):
     data, ckpts = tmp_path / "data", tmp_path / "ckpt"

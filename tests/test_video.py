@@ -326,13 +326,18 @@ def test_framediff_groups_shared_frames_exactly_as_torch_unique(monkeypatch):
     rng = np.random.default_rng(0)
     frames = (rng.random((9, 32, 32, 3)) > 0.7).astype(np.uint8) * 255   # sparse, like the renders
     clips = torch.from_numpy(frames[np.clip(np.arange(6)[:, None] + np.arange(4)[None] - 1, 0, 8)])  # (6, 4, ...)
-    flat = clips.reshape(24, -1)
-    rows, inverse = ex._distinct_frames(flat)
-    assert torch.equal(rows[inverse], flat) and len(rows) == len(torch.unique(flat, dim=0)) == 8
+    monkeypatch.setattr(ex, "_BLOB_MEMO", {})
+    real, batches = ex._blobs, []
+    monkeypatch.setattr(ex, "_blobs", lambda f: batches.append(len(f)) or real(f))
     new = ex._framediff(clips)
-    monkeypatch.setattr(ex, "_distinct_frames", lambda f: torch.unique(f, dim=0, return_inverse=True))
-    assert torch.equal(new, ex._framediff(clips))
+    assert batches == [len(torch.unique(clips.reshape(24, -1), dim=0))] == [8]   # 24 clip frames, 8 distinct
 
+    def by_unique(f):
+        rows, inverse = torch.unique(f.reshape(len(f), -1), dim=0, return_inverse=True)
+        return tuple(t[inverse] for t in real(rows.view(-1, *f.shape[1:])))
+
+    monkeypatch.setattr(ex, "_frame_blobs", by_unique)
+    assert torch.equal(new, ex._framediff(clips))
 
 
 def test_blob_memo_gives_each_frame_the_summary_it_gets_in_any_batch(monkeypatch):

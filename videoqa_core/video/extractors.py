@@ -168,22 +168,29 @@ _BLOB_MEMO_FRAMES = 256   # one video's sampled frames and clip frames (35 + 35 
 
 
 def _frame_blobs(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`_blobs`, remembering each frame's result by its bytes.
+    """:func:`_blobs` of (B, H, W, 3) uint8 frames, each distinct frame computed once.
 
-    ``pixels`` summarises the sampled frames and ``framediff`` then the clips' frames,
-    which hold every sampled frame again (each clip is built around one): on the demo's
-    35-frame GIFs every frame twice, a quarter of the extraction. A frame's summary
-    depends on that frame alone, so one computed in another batch is the same, bit for
-    bit. The memo keeps the last few hundred frames of this process (one video's)."""
+    Frames repeat: clips around neighbouring samples share frames (at 35 frames of a
+    35-frame video each frame is in 4 clips), and ``framediff``'s clips hold every frame
+    that ``pixels`` summarised just before (each clip is built around its sampled frame).
+    Frames are told apart by their bytes (torch.unique(dim=0) sorts the rows, and frames
+    that share long runs of background compare slowly: 70 ms against 3.5 ms on 140 rows
+    of 112x112x3), and a frame's summary, which depends on that frame alone and is the
+    same bit for bit in any batch, is kept for the next call. The memo holds the last
+    few hundred frames of this process (one video's); on a GPU the bytes are read from
+    a host copy and the results stay on the frames' device."""
     keys = [row.tobytes() for row in frames.cpu().contiguous().numpy()]
-    todo = [i for i, k in enumerate(keys) if k not in _BLOB_MEMO]
+    if len(_BLOB_MEMO) + len(set(keys) - _BLOB_MEMO.keys()) > _BLOB_MEMO_FRAMES:
+        _BLOB_MEMO.clear()          # then every distinct frame of this batch is computed here
+    todo: dict[bytes, int] = {}     # a new frame -> its first row
+    for i, k in enumerate(keys):
+        if k not in _BLOB_MEMO:
+            todo.setdefault(k, i)
     if todo:
-        if len(_BLOB_MEMO) + len(todo) > _BLOB_MEMO_FRAMES:
-            _BLOB_MEMO.clear()      # then every frame of this batch is computed here
-            todo = list(range(len(keys)))
-        new = _blobs(frames[todo] if len(todo) < len(keys) else frames)
-        for j, i in enumerate(todo):
-            _BLOB_MEMO[keys[i]] = tuple(t[j] for t in new)
+        rows = torch.tensor(list(todo.values()), dtype=torch.long, device=frames.device)
+        new = _blobs(frames[rows])
+        for j, k in enumerate(todo):
+            _BLOB_MEMO[k] = tuple(t[j] for t in new)
     blob, idx, present = zip(*(_BLOB_MEMO[k] for k in keys))
     return torch.stack(blob), torch.stack(idx), torch.stack(present)
 
@@ -197,21 +204,6 @@ def _pixels(frames: torch.Tensor) -> torch.Tensor:
     blob, _, _ = _frame_blobs(frames)  # (N, BINS, BLOB)
     return torch.cat([grid.permute(0, 2, 3, 1).reshape(len(frames), -1),
                       blob.reshape(len(frames), -1) * APPEARANCE_SCALE], 1)
-
-
-def _distinct_frames(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(F, P) uint8 rows -> (distinct rows in first-seen order, inverse (F,)), so that
-    ``rows[inverse]`` is ``flat``. Grouped by each row's bytes: torch.unique(dim=0) sorts
-    the rows, and frames that share long runs of background compare slowly (measured on
-    140 such rows of 112x112x3: 70 ms against 3.5 ms here). The order of the distinct rows
-    does not matter to the caller: the blob summary is computed frame by frame. On a GPU
-    the bytes are read from a host copy; the returned tensors stay on ``flat``'s device."""
-    first: dict[bytes, int] = {}
-    inverse = torch.tensor([first.setdefault(row.tobytes(), len(first)) for row in flat.cpu().contiguous().numpy()],
-                           dtype=torch.long)
-    keep = torch.empty(len(first), dtype=torch.long)
-    keep[inverse] = torch.arange(len(inverse))          # one row of each group: they are equal
-    return flat[keep.to(flat.device)], inverse.to(flat.device)
 
 
 def _framediff(clips: torch.Tensor) -> torch.Tensor:
@@ -234,10 +226,8 @@ def _framediff(clips: torch.Tensor) -> torch.Tensor:
     diff /= 255.0 * (L - 1)
     grid = F.adaptive_avg_pool2d(diff.permute(0, 3, 1, 2), GRID)  # (N, 3, 16, 16)
 
-    # Clips around neighbouring samples share frames (at 35 frames of a 35-frame video,
-    # each frame is in 4 clips): summarise every distinct frame once.
-    frames, inverse = _distinct_frames(clips.reshape(N * L, -1))
-    blob, idx, present = (t[inverse] for t in _frame_blobs(frames.view(-1, *clips.shape[2:])))
+    # every distinct frame summarised once (clips share frames: _frame_blobs)
+    blob, idx, present = _frame_blobs(clips.reshape(N * L, *clips.shape[2:]))
     blob, present = blob.view(N, L, BINS, BLOB), present.view(N, L, BINS, 1)
     delta = blob[:, 1:] - blob[:, :-1]  # (N, L-1, BINS, BLOB)
     # centre/spread/extent of a bin that (dis)appears are undefined on one side: only
